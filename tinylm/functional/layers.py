@@ -1,0 +1,69 @@
+"""The functional forms of the basic layers: linear, embedding, dropout."""
+from __future__ import annotations
+
+from .. import backend
+from ..ops import Function, ShapeError
+from ..tensor import Tensor
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x Wᵀ + b.
+
+    Shapes: x (..., in), weight (out, in) as in PyTorch, bias (out,) -> y (..., out).
+    Gradients (from the matmul and add rules): dx = dy W, dW = dyᵀ x (summed over the
+    leading axes), db = Σ dy.
+    """
+    if x.shape[-1:] != weight.shape[1:]:
+        raise ShapeError(
+            f"linear: input has {x.shape[-1] if x.ndim else 'no'} features (shape {x.shape}), "
+            f"but the weight {weight.shape} expects {weight.shape[1]}"
+        )
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+class EmbeddingLookup(Function):
+    """y = W[ids]: row ``ids[...]`` of the table W (num_embeddings, dim).
+
+    Backward: dW[i] = Σ over the positions where ids == i of dy — a scatter-add, since
+    an id that occurs several times collects the gradient of every occurrence.
+    """
+
+    def forward(self, weight, ids):
+        self.ids, self.weight_shape = ids, weight.shape
+        return weight[ids]
+
+    def backward(self, grad):
+        xp = backend.array_module(grad)
+        grad_weight = xp.zeros(self.weight_shape, dtype=grad.dtype)
+        backend.scatter_add(grad_weight, self.ids.reshape(-1), grad.reshape(-1, self.weight_shape[1]))
+        return grad_weight
+
+
+def embedding(ids, weight: Tensor) -> Tensor:
+    """Look up rows of ``weight`` (num_embeddings, dim) for integer ``ids`` (...) -> (..., dim)."""
+    ids = ids.data if isinstance(ids, Tensor) else backend.array_module(weight.data).asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
+        raise IndexError(
+            f"embedding: ids must lie in [0, {weight.shape[0] - 1}] (num_embeddings={weight.shape[0]}), "
+            f"got values from {int(ids.min())} to {int(ids.max())}"
+        )
+    return EmbeddingLookup.apply(weight, ids=ids)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
+
+    The scaling keeps the expected value unchanged, so evaluation (``training=False``)
+    is simply the identity. Gradient: the same mask and scale.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = backend.generator(x.device).random(x.shape, dtype=x.dtype) >= p
+    return x * Tensor(keep.astype(x.dtype) / (1.0 - p))

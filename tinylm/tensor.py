@@ -1,0 +1,614 @@
+"""Tensor: an array that remembers how it was made, so gradients can flow back.
+
+A ``Tensor`` wraps a NumPy or CuPy array (``.data``). When an operation runs on tensors
+that require gradients, the result keeps a reference to the ``Function`` that made it
+(``._ctx``), and that function keeps its inputs. Calling ``loss.backward()`` walks this
+graph from the loss back to the leaves, applying the chain rule at every node:
+
+    dL/d(input) = backward_of_op( dL/d(output) )
+
+The walk is iterative (no recursion, so a 100,000-op chain is fine), visits every node
+once, in topological order (a node only after every node that uses it), and adds up the
+gradients of tensors that are used more than once. Afterwards the graph is freed unless
+``retain_graph=True``.
+
+The graph points backwards only (output -> function -> inputs), so when the last
+reference to the output goes away, Python frees the whole graph at once.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import backend
+
+Shape = tuple[int, ...]
+
+
+class GradMode:
+    """Whether operations record the graph. Switched off inside ``with tl.no_grad():``."""
+
+    enabled = True
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) in which no graph is recorded.
+
+    Use it for evaluation and for parameter updates: it saves the memory and time that
+    recording would cost.
+    """
+
+    def __enter__(self) -> None:
+        self.previous = GradMode.enabled
+        GradMode.enabled = False
+
+    def __exit__(self, *exc_info) -> None:
+        GradMode.enabled = self.previous
+
+
+def _check_floating(dtype: np.dtype, requires_grad: bool) -> None:
+    if requires_grad and dtype.kind not in "fc":
+        raise TypeError(
+            f"only floating-point tensors can require gradients, but this one has dtype {dtype}. "
+            "Pass dtype=np.float32 (or float64), or leave requires_grad=False for indices and labels."
+        )
+
+
+class Tensor:
+    """An n-dimensional array with automatic differentiation.
+
+    Attributes:
+        data: the numpy.ndarray (CPU) or cupy.ndarray (GPU) holding the values.
+        grad: a Tensor with the gradient of the last ``backward()`` (or None).
+        requires_grad: whether gradients are computed for this tensor.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        elif not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
+            data = np.asarray(data)
+        _check_floating(data.dtype, requires_grad)
+        self.data = data
+        self.grad: Tensor | None = None
+        self.requires_grad = requires_grad
+        self._ctx = None
+        self._retains_grad = False
+        self.name = name
+
+    @classmethod
+    def _from_op(cls, data, requires_grad: bool) -> "Tensor":
+        """The fast constructor used by every operation (no checks: ops produce valid arrays)."""
+        if data.__class__ is not np.ndarray and isinstance(data, np.generic):
+            data = np.asarray(data)  # NumPy turns 0-d results into scalars; keep arrays
+        out = cls.__new__(cls)
+        out.data = data
+        out.grad = None
+        out.requires_grad = requires_grad
+        out._ctx = None
+        out._retains_grad = False
+        out.name = None
+        return out
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> Shape:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by an operation."""
+        return self._ctx is None
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extras = [f"dtype={self.dtype}"]
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}, {', '.join(extras)})"
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                "use .sum(), .max() or compare element by element"
+            )
+        return bool(self.data)
+
+    # ------------------------------------------------------------ conversions
+    def numpy(self) -> np.ndarray:
+        """The values as a host numpy array (copied from the GPU when needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> list:
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same values, cut from the graph (no gradient flows through the result)."""
+        return Tensor._from_op(self.data, False)
+
+    def to(self, target) -> "Tensor":
+        """Move to a device (``"cpu"``/``"cuda"``) or cast to a dtype; gradients flow through.
+
+        A leaf stays a leaf: its data and its ``grad`` move, ``requires_grad`` is kept.
+        """
+        if isinstance(target, str) and target in backend.DEVICES:
+            if self._ctx is None:
+                moved = Tensor._from_op(backend.to_device(self.data, target), self.requires_grad)
+                if self.grad is not None:
+                    moved.grad = self.grad.to(target)
+                return moved
+            return ops.ToDevice.apply(self, device=target)
+        dtype = _as_dtype(target)
+        if self._ctx is None:
+            moved = Tensor._from_op(self.data.astype(dtype, copy=False), self.requires_grad)
+            _check_floating(dtype, self.requires_grad)
+            if self.grad is not None:
+                moved.grad = self.grad.to(dtype)
+            return moved
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def float(self) -> "Tensor":
+        return self.to(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(np.float64)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` for this non-leaf tensor after ``backward()`` (for plots and checks)."""
+        self._retains_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ------------------------------------------------------------ autograd
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Compute the gradient of this tensor with respect to every leaf that requires grad.
+
+        Args:
+            grad: dL/d(self), same shape as self. May be omitted only when self has one
+                element (a loss), where it is 1.
+            retain_graph: keep the graph so ``backward`` can run through it again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require grad: no input of the "
+                "computation had requires_grad=True (or it ran inside no_grad())"
+            )
+        xp = backend.array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a one-element tensor (a loss), but this "
+                    f"tensor has shape {self.shape}. Reduce it first (e.g. .sum() or .mean()), "
+                    "or pass grad= of the same shape"
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(grad): grad has shape {grad.shape}, expected {self.shape}")
+
+        grads: dict[int, Any] = {id(self): grad}
+        for node in _topological_order(self):
+            node_grad = grads.pop(id(node), None)
+            if node_grad is None:
+                continue
+            function = node._ctx
+            if function is None or node._retains_grad:
+                _accumulate_grad(node, node_grad)
+            if function is None:
+                continue
+            input_grads = function.backward(node_grad)
+            if len(function.inputs) == 1:
+                input_grads = (input_grads,)
+            for input_tensor, input_grad in zip(function.inputs, input_grads):
+                if input_grad is None or not input_tensor.requires_grad:
+                    continue
+                if input_grad.shape != input_tensor.data.shape:
+                    _raise_wrong_grad_shape(function, input_tensor, input_grad)
+                key = id(input_tensor)
+                # out of place: a backward may return the very array it was given
+                grads[key] = grads[key] + input_grad if key in grads else input_grad
+            if not retain_graph:
+                function.release()
+
+    # ------------------------------------------------------------ operators
+    def _operand(self, other) -> "Tensor":
+        """Turn a Python number or array into a tensor that combines with ``self``.
+
+        A Python number takes this tensor's dtype (as in NumPy and PyTorch, ``x * 2.0``
+        keeps a float32 ``x`` float32); a float number with an integer tensor takes the
+        default floating dtype.
+        """
+        if isinstance(other, Tensor):
+            return other
+        xp = backend.array_module(self.data)
+        if isinstance(other, (bool, int, float)):
+            dtype = self.dtype
+            if isinstance(other, float) and dtype.kind not in "fc":
+                dtype = backend.get_default_dtype()
+            return Tensor._from_op(xp.asarray(other, dtype=dtype), False)
+        return Tensor._from_op(xp.asarray(other), False)
+
+    def __add__(self, other):
+        return ops.Add.apply(self, self._operand(other))
+
+    def __radd__(self, other):
+        return ops.Add.apply(self._operand(other), self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, self._operand(other))
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(self._operand(other), self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, self._operand(other))
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(self._operand(other), self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, self._operand(other))
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(self._operand(other), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (int, float)):
+            return ops.PowScalar.apply(self, exponent=exponent)
+        return ops.Pow.apply(self, self._operand(exponent))
+
+    def __rpow__(self, base):
+        return ops.Pow.apply(self._operand(base), self)
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, self._operand(other))
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(self._operand(other), self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __getitem__(self, index):
+        return ops.GetItem.apply(self, index=_normalize_index(index, self.data))
+
+    # comparisons give boolean tensors without gradients (for masks and tl.where)
+    def __lt__(self, other):
+        return Tensor._from_op(self.data < self._operand(other).data, False)
+
+    def __le__(self, other):
+        return Tensor._from_op(self.data <= self._operand(other).data, False)
+
+    def __gt__(self, other):
+        return Tensor._from_op(self.data > self._operand(other).data, False)
+
+    def __ge__(self, other):
+        return Tensor._from_op(self.data >= self._operand(other).data, False)
+
+    def eq(self, other) -> "Tensor":
+        """Element-wise equality (``==`` keeps Python's identity meaning, so tensors stay hashable)."""
+        return Tensor._from_op(self.data == self._operand(other).data, False)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ methods
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def tanh(self):
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self):
+        return ops.Sigmoid.apply(self)
+
+    def relu(self):
+        return ops.ReLU.apply(self)
+
+    def sqrt(self):
+        return ops.PowScalar.apply(self, exponent=0.5)
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return ops.Sum.apply(self, axis=_normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return ops.Mean.apply(self, axis=_normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return ops.Max.apply(self, axis=_normalize_axis(axis, self.ndim), keepdims=keepdims)
+
+    def var(self, axis=None, keepdims: bool = False):
+        """Population variance (divides by N, as layer norm uses it)."""
+        centered = self - self.mean(axis, keepdims=True)
+        return (centered * centered).mean(axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return ops.Reshape.apply(self, shape=tuple(shape))
+
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def transpose(self, *axes):
+        """Permute the axes (reverse them when none are given), as ``numpy.transpose``."""
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        if not axes:
+            axes = tuple(reversed(range(self.ndim)))
+        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"transpose{tuple(axes)}: expected a permutation of {self.ndim} axes for shape {self.shape}")
+        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes))
+
+    def swapaxes(self, axis1: int, axis2: int):
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return self.transpose(*axes)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+
+ops: Any = None  # set at the bottom of this file (ops.py needs Tensor first)
+
+
+def _as_dtype(target) -> np.dtype:
+    try:
+        return np.dtype(target)
+    except TypeError:
+        raise TypeError(f"to(): expected a device ('cpu' or 'cuda') or a dtype, got {target!r}") from None
+
+
+def _normalize_axis(axis, ndim: int):
+    """An int or tuple of axes, each checked and made non-negative (None stays None)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    axes = tuple(a % max(ndim, 1) for a in axes)
+    return axes[0] if isinstance(axis, int) else axes
+
+
+def _normalize_index(index, array):
+    """Turn tensors and lists inside an index into arrays on the indexed array's device."""
+    xp = backend.array_module(array)
+
+    def convert(item):
+        if isinstance(item, Tensor):
+            return item.data
+        if isinstance(item, list):
+            return xp.asarray(item)
+        if isinstance(item, np.ndarray) and xp is not np:
+            return xp.asarray(item)
+        return item
+
+    return tuple(convert(i) for i in index) if isinstance(index, tuple) else convert(index)
+
+
+def _raise_wrong_grad_shape(function, input_tensor: Tensor, input_grad) -> None:
+    position = next(i for i, t in enumerate(function.inputs) if t is input_tensor)
+    raise RuntimeError(
+        f"{type(function).__name__}.backward returned a gradient of shape {input_grad.shape} for "
+        f"input {position}, whose shape is {input_tensor.shape}: a gradient always has the shape "
+        "of the tensor it belongs to (did a broadcast axis go unsummed, or a transpose go missing?)"
+    )
+
+
+def _accumulate_grad(node: Tensor, grad) -> None:
+    if node.grad is None:
+        # a fresh array: backward functions may return shared or read-only views
+        node.grad = Tensor._from_op(grad.astype(node.dtype, copy=True), False)
+    else:
+        node.grad = Tensor._from_op(node.grad.data + grad, False)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor that ``root`` depends on (through tensors requiring grad), root first.
+
+    An iterative depth-first search: a node is appended after all its inputs, so the
+    reversed list puts each node before the inputs it came from.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        function = node._ctx
+        if function is None:
+            continue
+        if function.inputs is None:
+            raise RuntimeError(
+                f"backward through a graph that was already freed (at the {type(function).__name__} "
+                "node): a graph is freed after backward() to save memory. Pass "
+                "backward(retain_graph=True) the first time to go through it twice, or recompute "
+                "the forward pass"
+            )
+        for input_tensor in function.inputs:
+            if input_tensor.requires_grad and id(input_tensor) not in visited:
+                stack.append((input_tensor, False))
+    order.reverse()
+    return order
+
+
+# ------------------------------------------------------------ creation functions
+
+
+def _shape_from(shape) -> Shape:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(n) for n in shape)
+
+
+def _resolve(dtype, device) -> tuple[np.dtype, str]:
+    return (backend.get_default_dtype() if dtype is None else np.dtype(dtype)), (device or "cpu")
+
+
+def tensor(data: Any, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    """Make a leaf tensor from a list, a number, an array or another tensor.
+
+    Python floats become the default dtype (float32 unless ``set_default_dtype`` changed
+    it), Python ints int64; arrays keep their dtype (as ``torch.tensor`` does).
+    ``dtype`` may be a NumPy dtype or its name.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    array_like = isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__")
+    source_device = backend.device_of(data) if array_like else "cpu"
+    device = backend.check_device(device or source_device)
+    xp = backend.module_for_device(device)
+    if array_like:
+        array = backend.to_device(data, device)
+    else:
+        host = np.asarray(data)
+        if host.dtype == object:
+            raise ValueError(f"tl.tensor() needs a rectangular nested list of numbers, got {data!r:.80}")
+        if dtype is None and host.dtype.kind == "f":
+            host = host.astype(backend.get_default_dtype())
+        array = xp.asarray(host)
+    if dtype is not None:
+        array = array.astype(np.dtype(dtype), copy=False)
+    if array_like and array is data:
+        array = array.copy()  # a leaf owns its data, as torch.tensor copies
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _resolve(dtype, device)
+    return Tensor(backend.module_for_device(device).zeros(_shape_from(shape), dtype), requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _resolve(dtype, device)
+    return Tensor(backend.module_for_device(device).ones(_shape_from(shape), dtype), requires_grad)
+
+
+def full(shape, value: float, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dtype, device = _resolve(dtype, device)
+    return Tensor(backend.module_for_device(device).full(_shape_from((shape,)), value, dtype), requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from the generator seeded by ``tl.manual_seed``."""
+    dtype, device = _resolve(dtype, device)
+    if dtype.kind != "f":
+        raise TypeError(f"randn needs a floating dtype, got {dtype}")
+    draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float32
+    data = backend.generator(device).standard_normal(_shape_from(shape), dtype=draw_dtype)
+    return Tensor(data.astype(dtype, copy=False), requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from the generator seeded by ``tl.manual_seed``."""
+    dtype, device = _resolve(dtype, device)
+    draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float32
+    data = backend.generator(device).random(_shape_from(shape), dtype=draw_dtype)
+    return Tensor(data.astype(dtype, copy=False), requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``arange(n)`` is 0..n-1 (int64 for integer arguments, as PyTorch)."""
+    if stop is None:
+        start, stop = 0, start
+    integral = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+    if dtype is None:
+        dtype = np.int64 if integral else backend.get_default_dtype()
+    xp = backend.module_for_device(backend.check_device(device or "cpu"))
+    return Tensor(xp.arange(start, stop, step, dtype=np.dtype(dtype)), requires_grad)
+
+
+def zeros_like(x: Tensor, requires_grad: bool = False) -> Tensor:
+    return Tensor(backend.array_module(x.data).zeros_like(x.data), requires_grad)
+
+
+def ones_like(x: Tensor, requires_grad: bool = False) -> Tensor:
+    return Tensor(backend.array_module(x.data).ones_like(x.data), requires_grad)
+
+
+# ------------------------------------------------------------ functions over several tensors
+
+
+def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``numpy.concatenate``)."""
+    tensors = _as_tensor_list(tensors, "concat")
+    return ops.Concat.apply(*tensors, axis=_normalize_axis(axis, tensors[0].ndim))
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis (``numpy.stack``)."""
+    tensors = _as_tensor_list(tensors, "stack")
+    return ops.Stack.apply(*tensors, axis=_normalize_axis(axis, tensors[0].ndim + 1))
+
+
+def where(condition, a, b) -> Tensor:
+    """``a`` where ``condition`` is true, else ``b`` (broadcast); gradients flow to a and b."""
+    a = a if isinstance(a, Tensor) else (b._operand(a) if isinstance(b, Tensor) else tensor(a))
+    b = a._operand(b)
+    condition = condition.data if isinstance(condition, Tensor) else backend.array_module(a.data).asarray(condition)
+    return ops.Where.apply(a, b, condition=condition.astype(bool, copy=False))
+
+
+def _as_tensor_list(tensors, name: str) -> list[Tensor]:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{name}() needs at least one tensor, got an empty sequence")
+    return [t if isinstance(t, Tensor) else tensor(t) for t in tensors]
+
+
+from . import ops  # noqa: E402  (ops.py builds on Tensor, defined above)
