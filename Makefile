@@ -6,7 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test venv benchmarks clean
+DOCS_STAMP := $(VENV)/.docs-stamp
+
+.PHONY: demo test venv book benchmarks clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +24,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	TINYLM_FAST=1 $(PY) -m pytest
 
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+# the book: every chapter notebook executed, warnings are errors
+book: $(DOCS_STAMP)
+	MPLBACKEND=Agg $(PY) -m sphinx -W --keep-going -b html book book/_build/html
+	@echo "open book/_build/html/index.html"
+
 benchmarks: $(STAMP)
 	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis book/_build book/chapters
