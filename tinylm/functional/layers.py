@@ -1,7 +1,10 @@
 """The functional forms of the basic layers: linear, embedding, dropout."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
+from ..backend import DeviceError
 from ..ops import Function, ShapeError
 from ..tensor import Tensor
 
@@ -13,6 +16,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Gradients (from the matmul and add rules): dx = dy W, dW = dyᵀ x (summed over the
     leading axes), db = Σ dy.
     """
+    if weight.ndim != 2:
+        raise ShapeError(f"linear: the weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if x.shape[-1:] != weight.shape[1:]:
         raise ShapeError(
             f"linear: input has {x.shape[-1] if x.ndim else 'no'} features (shape {x.shape}), "
@@ -41,8 +46,19 @@ class EmbeddingLookup(Function):
 
 
 def embedding(ids, weight: Tensor) -> Tensor:
-    """Look up rows of ``weight`` (num_embeddings, dim) for integer ``ids`` (...) -> (..., dim)."""
-    ids = ids.data if isinstance(ids, Tensor) else backend.array_module(weight.data).asarray(ids)
+    """Look up rows of ``weight`` (num_embeddings, dim) for integer ``ids`` (...) -> (..., dim).
+
+    ``ids`` may be a Tensor on the weight's device, or a list or array (put there for you).
+    """
+    if isinstance(ids, Tensor):
+        if ids.device != weight.device:
+            raise DeviceError(
+                f"embedding: ids are on {ids.device!r} but the weight is on {weight.device!r}; "
+                f"move them first, e.g. ids.to({weight.device!r})"
+            )
+        ids = ids.data
+    else:
+        ids = backend.array_module(weight.data).asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
@@ -53,17 +69,24 @@ def embedding(ids, weight: Tensor) -> Tensor:
     return EmbeddingLookup.apply(weight, ids=ids)
 
 
+def check_dropout_probability(p: float) -> None:
+    """Raise a ValueError unless 0 <= p <= 1 (NaN fails too)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+
+
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
 
-    The scaling keeps the expected value unchanged, so evaluation (``training=False``)
-    is simply the identity. Gradient: the same mask and scale.
+    y = x · m / (1 - p) with m ~ Bernoulli(1 - p) per element, so E[y] = x and
+    evaluation (``training=False``) is simply the identity. Gradient: dy/dx = m / (1 - p),
+    the same mask and scale. p = 1 zeroes everything (and every gradient).
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    check_dropout_probability(p)
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    keep = backend.generator(x.device).random(x.shape, dtype=x.dtype) >= p
+    # drawn in float32 whatever x's dtype, so a seed gives the same mask in float32 and float64
+    keep = backend.generator(x.device).random(x.shape, dtype=np.float32) >= p
     return x * Tensor(keep.astype(x.dtype) / (1.0 - p))

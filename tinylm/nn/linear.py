@@ -1,7 +1,10 @@
-"""Linear and Embedding layers, and activations as modules."""
+"""Linear and Embedding layers, Dropout, and activations as modules."""
 from __future__ import annotations
 
+import math
+
 from .. import functional as F
+from ..functional.layers import check_dropout_probability
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -10,6 +13,7 @@ from .module import Module
 class Linear(Module):
     """y = x Wᵀ + b, with weight (out_features, in_features) and bias (out_features,).
 
+    Input (..., in_features) -> output (..., out_features).
     Initialised as PyTorch: W and b from U(-1/√in_features, 1/√in_features).
     """
 
@@ -26,7 +30,8 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """A table of ``num_embeddings`` vectors of size ``embedding_dim``; ids -> rows.
+    """A table of ``num_embeddings`` vectors of size ``embedding_dim``: integer ids (...) ->
+    their rows (..., embedding_dim). The weight's gradient adds up every use of a row.
 
     Initialised as PyTorch: N(0, 1).
     """
@@ -46,8 +51,7 @@ class Dropout(Module):
     """Zero each element with probability p while training (inverted dropout); identity in eval()."""
 
     def __init__(self, p: float = 0.5):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        check_dropout_probability(p)
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
@@ -58,22 +62,38 @@ class Dropout(Module):
 
 
 class ReLU(Module):
+    """max(x, 0), element-wise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.relu()
 
 
 class Tanh(Module):
+    """tanh(x), element-wise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.tanh()
 
 
 class Sigmoid(Module):
+    """σ(x) = 1 / (1 + e⁻ˣ), element-wise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.sigmoid()
 
 
 class GELU(Module):
-    """GELU with the tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))), as GPT-2 uses."""
+    """GELU with the tanh approximation, as GPT-2 uses:
+
+        gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+
+    This is PyTorch's ``nn.GELU(approximate="tanh")``. PyTorch's default, ``nn.GELU()``,
+    is the exact ½x(1 + erf(x/√2)); the two differ by less than 1e-3. Built from primitive
+    ops, so autograd derives the backward.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
-        return 0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh())
+        return 0.5 * x * (1.0 + (math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+
+    def extra_repr(self) -> str:
+        return "approximate='tanh'"

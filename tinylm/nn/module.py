@@ -10,16 +10,18 @@ so state dicts can be compared and exchanged.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_dtype
 
 
 class Parameter(Tensor):
-    """A tensor that is a learnable weight of a module (it always requires grad)."""
+    """A tensor that is a learnable weight of a module: it requires grad (unless told not to)
+    and is found by ``Module.parameters()``. It shares the array of the tensor or array it
+    is made from, as PyTorch's does."""
 
     def __init__(self, data: Any, requires_grad: bool = True):
         super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
@@ -35,11 +37,19 @@ class StateDictError(KeyError):
         return str(self.args[0])
 
 
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` skipped (PyTorch returns the same pair)."""
+
+    missing_keys: list[str]  # in the model, not in the state dict
+    unexpected_keys: list[str]  # in the state dict, not in the model
+
+
 class Module:
     """Base class of every layer and model.
 
     Subclasses set their parameters and sub-modules as attributes in ``__init__`` and
-    write ``forward``; calling the module runs ``forward``.
+    write ``forward``; calling the module runs ``forward``. Attributes are searched, and
+    lists and tuples inside them, but not dicts or deeper nesting.
     """
 
     training: bool = True
@@ -51,46 +61,62 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     # ------------------------------------------------------------ finding parameters
-    def named_children(self) -> Iterator[tuple[str, "Module"]]:
-        """Direct sub-modules, with the attribute name (``name.i`` inside lists)."""
+    def _registered(self, kind: type) -> Iterator[tuple[str, Any]]:
+        """Attributes that are a ``kind``, and ``kind`` items of list or tuple attributes
+        (named ``name.i``, as PyTorch's ModuleList and ParameterList name them)."""
         for name, value in vars(self).items():
-            if isinstance(value, Module):
+            if isinstance(value, kind):
                 yield name, value
             elif isinstance(value, (list, tuple)):
                 for i, item in enumerate(value):
-                    if isinstance(item, Module):
+                    if isinstance(item, kind):
                         yield f"{name}.{i}", item
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """Direct sub-modules with their attribute names."""
+        return self._registered(Module)
 
     def children(self) -> Iterator["Module"]:
         for _, child in self.named_children():
             yield child
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(
+        self, prefix: str = "", remove_duplicate: bool = True, _visited: set[int] | None = None
+    ) -> Iterator[tuple[str, "Module"]]:
+        """This module and every sub-module below it, with dotted names.
+
+        A module reachable by several paths (shared by two parents) comes once, under its
+        first name, unless ``remove_duplicate=False``; a child that points back to an
+        ancestor is never followed (no endless loop). Both as PyTorch.
+        """
+        _visited = set() if _visited is None else _visited
+        if id(self) in _visited:
+            return
+        _visited.add(id(self))
         yield prefix, self
         for name, child in self.named_children():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, remove_duplicate, _visited)
+        if not remove_duplicate:
+            _visited.discard(id(self))  # then only the ancestors on the current path block a visit
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
             yield module
 
     def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield name, value
-            elif isinstance(value, (list, tuple)):
-                for i, item in enumerate(value):
-                    if isinstance(item, Parameter):
-                        yield f"{name}.{i}", item
+        """This module's parameters, without those of its sub-modules."""
+        return self._registered(Parameter)
 
-    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted name, each shared parameter once."""
+    def named_parameters(self, remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name; a shared (tied) parameter once, under its
+        first name, unless ``remove_duplicate=False``."""
         seen: set[int] = set()
-        for module_name, module in self.named_modules():
+        for module_name, module in self.named_modules(remove_duplicate=remove_duplicate):
             for name, parameter in module._own_parameters():
-                if id(parameter) not in seen:
-                    seen.add(id(parameter))
-                    yield (f"{module_name}.{name}" if module_name else name), parameter
+                if remove_duplicate and id(parameter) in seen:
+                    continue
+                seen.add(id(parameter))
+                yield (f"{module_name}.{name}" if module_name else name), parameter
 
     def parameters(self) -> list[Parameter]:
         return [parameter for _, parameter in self.named_parameters()]
@@ -100,38 +126,44 @@ class Module:
 
     # ------------------------------------------------------------ state
     def state_dict(self) -> "OrderedDict[str, Any]":
-        """Parameter arrays by dotted name (copies, so later training does not change them)."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        """Parameter arrays by dotted name (copies, so later training does not change them).
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        A shared parameter is listed under every name it has, as in PyTorch, so the keys
+        match a PyTorch twin's even for tied weights.
+        """
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters(remove_duplicate=False))
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy values into the parameters, keeping each parameter's dtype and device.
 
-        Values may be arrays or tensors (a PyTorch state dict's tensors work via numpy).
-        With ``strict`` (the default), missing, unexpected and wrongly shaped keys are all
-        reported together before anything is changed.
+        Values may be NumPy/CuPy arrays, tinylm tensors or PyTorch tensors; each is cast to
+        its parameter's dtype and copied to its device, so ``model.to(np.float64);
+        model.load_state_dict(sd)`` gives a float64 model. With ``strict`` (the default),
+        missing and unexpected keys are errors; a wrong shape always is. All problems are
+        reported together, and nothing is changed unless every entry fits.
+        Returns the missing and unexpected keys (both empty when strict).
         """
-        own = dict(self.named_parameters())
-        arrays = {name: _to_host_array(value) for name, value in state.items()}
+        own = dict(self.named_parameters(remove_duplicate=False))
+        arrays = {name: _as_array(value) for name, value in state.items()}
         missing = [name for name in own if name not in arrays]
         unexpected = [name for name in arrays if name not in own]
-        misshapen = [
-            f"{name}: model has {own[name].shape}, state dict has {arrays[name].shape}"
-            for name in own
-            if name in arrays and tuple(arrays[name].shape) != own[name].shape
-        ]
+        misshapen = [name for name in own if name in arrays and tuple(arrays[name].shape) != own[name].shape]
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(f"{n} {own[n].shape}" for n in missing))
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(f"{n} {arrays[n].shape}" for n in unexpected))
+            problems.append("unexpected keys: " + ", ".join(f"{n} {tuple(arrays[n].shape)}" for n in unexpected))
         if misshapen:
-            problems.append("wrong shapes: " + "; ".join(misshapen))
+            shapes = (f"{n}: model has {own[n].shape}, state dict has {tuple(arrays[n].shape)}" for n in misshapen)
+            problems.append("wrong shapes: " + "; ".join(shapes))
         if problems:
             raise StateDictError(f"load_state_dict for {type(self).__name__} failed:\n  " + "\n  ".join(problems))
         for name, parameter in own.items():
             if name in arrays:
-                xp = backend.array_module(parameter.data)
-                parameter.data = xp.asarray(arrays[name], dtype=parameter.dtype)
+                # astype copies: the model must not share memory with the state dict (or with
+                # another model loaded from it), or updating one would change the other
+                parameter.data = backend.to_device(arrays[name], parameter.device).astype(parameter.dtype)
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ modes and devices
     def train(self, mode: bool = True) -> "Module":
@@ -145,29 +177,31 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``grad = None``, PyTorch's default)."""
         for parameter in self.parameters():
             parameter.grad = None
 
     def to(self, target) -> "Module":
-        """Move every parameter to a device, or cast every floating parameter to a dtype.
+        """Move every parameter (and its grad) to a device, ``"cpu"`` or ``"cuda"``, or cast
+        it to a floating dtype (``np.float64`` or ``"float64"``). Returns the module.
 
-        The parameters are changed in place (optimizers holding them keep working).
+        The Parameter objects stay the same and only their arrays are replaced, so an
+        optimizer made before ``to()`` keeps updating them.
         """
+        if not (isinstance(target, str) and target in backend.DEVICES):
+            target = _as_dtype(target)  # a name like "float64" becomes a dtype, for _moved too
+            if target.kind != "f":
+                raise TypeError(f"{type(self).__name__}.to(): parameters need a floating dtype, got {target}")
         for parameter in self.parameters():
-            if isinstance(target, str):
-                parameter.data = backend.to_device(parameter.data, backend.check_device(target))
-                if parameter.grad is not None:
-                    parameter.grad = parameter.grad.to(target)
-            else:
-                parameter.data = parameter.data.astype(np.dtype(target))
-                if parameter.grad is not None:
-                    parameter.grad = parameter.grad.to(target)
+            moved = parameter.to(target)  # moves the grad too
+            parameter.data, parameter.grad = moved.data, moved.grad
         for module in self.modules():
             module._moved(target)
         return self
 
-    def _moved(self, target) -> None:
-        """Hook for modules that hold non-parameter arrays (buffers) that must move too."""
+    def _moved(self, target: str | np.dtype) -> None:
+        """Hook for modules that hold non-parameter arrays (buffers) that must move too:
+        ``target`` is a device name ("cpu", "cuda") or a NumPy dtype."""
 
     # ------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -175,41 +209,53 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        own = ", ".join(f"{name} {tuple(p.shape)}" for name, p in self._own_parameters())
+        """The module tree: each line a module, its settings, its own parameters' shapes and
+        the number of parameters in it and below it, e.g.
+        ``Linear(in_features=4, out_features=2, bias=True)  # weight (2, 4), bias (2,): 10 parameters``.
+        """
         header = f"{type(self).__name__}({self.extra_repr()})"
-        details = [f"params: {own}"] if own and list(self.named_children()) else []
-        lines = [f"({name}): {child!r}" for name, child in self.named_children()]
+        shapes = ", ".join(f"{name} {parameter.shape}" for name, parameter in self._own_parameters())
         count = self.num_parameters()
-        header += f"  # {count:,} parameters" if count else ""
-        if not lines:
-            return header
-        body = "\n".join("  " + line.replace("\n", "\n  ") for line in details + lines)
-        return f"{header}\n{body}"
+        if count:
+            header += f"  # {shapes + ': ' if shapes else ''}{count:,} parameter{'s' if count != 1 else ''}"
+        children = [f"({name}): {child!r}" for name, child in self.named_children()]
+        return "\n".join([header] + ["  " + line.replace("\n", "\n  ") for line in children])
 
 
-def _to_host_array(value) -> np.ndarray:
+def _as_array(value):
+    """The array behind a state-dict value: a tinylm tensor, a PyTorch tensor (through
+    NumPy), a NumPy or CuPy array, or anything ``np.asarray`` takes."""
     if isinstance(value, Tensor):
-        return value.numpy()
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
+        return value.data
+    if type(value).__module__.startswith("torch"):  # recognised without importing torch
         return value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         return value
-    return backend.to_numpy(value) if hasattr(value, "get") else np.asarray(value)
+    return np.asarray(value)
+
+
+def _checked_modules(modules: Iterable, owner: str) -> list[Module]:
+    modules = list(modules)
+    for i, module in enumerate(modules):
+        if not isinstance(module, Module):
+            raise TypeError(f"{owner}: item {i} must be an nn.Module, got {type(module).__name__} ({module!r:.60})")
+    return modules
 
 
 class Sequential(Module):
     """Modules applied one after another: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``."""
 
     def __init__(self, *layers: Module):
-        self.layers = list(layers)
+        self.layers = _checked_modules(layers, "Sequential")
 
     def forward(self, x):
         for layer in self.layers:
             x = layer(x)
         return x
 
-    def __getitem__(self, i: int) -> Module:
-        return self.layers[i]
+    def __getitem__(self, index: int | slice) -> Module:
+        """One layer, or a Sequential of a slice of the layers (as PyTorch)."""
+        return Sequential(*self.layers[index]) if isinstance(index, slice) else self.layers[index]
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -223,11 +269,12 @@ class Sequential(Module):
 class ModuleList(Module):
     """A list of modules whose parameters are named ``0.weight``, ``1.weight``, ... as in PyTorch."""
 
-    def __init__(self, modules=()):
-        self.items = list(modules)
+    def __init__(self, modules: Iterable[Module] = ()):
+        self.items = _checked_modules(modules, "ModuleList")
 
-    def __getitem__(self, i: int) -> Module:
-        return self.items[i]
+    def __getitem__(self, index: int | slice) -> Module:
+        """One module, or a ModuleList of a slice of them (as PyTorch)."""
+        return ModuleList(self.items[index]) if isinstance(index, slice) else self.items[index]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -236,7 +283,7 @@ class ModuleList(Module):
         return iter(self.items)
 
     def append(self, module: Module) -> None:
-        self.items.append(module)
+        self.items += _checked_modules([module], "ModuleList.append")
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         for i, module in enumerate(self.items):
