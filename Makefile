@@ -30,7 +30,7 @@ $(DOCS_STAMP): $(STAMP)
 
 # the book: every chapter notebook executed, warnings are errors
 book: $(DOCS_STAMP)
-	MPLBACKEND=Agg $(PY) -m sphinx -W --keep-going -b html book book/_build/html
+	$(PY) -m sphinx -W --keep-going -b html book book/_build/html
 	@echo "open book/_build/html/index.html"
 
 benchmarks: $(STAMP)

@@ -17,7 +17,8 @@ CHAPTERS.mkdir()
 for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
     shutil.copy(notebook, CHAPTERS / notebook.name)
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+# the kernels that execute the chapters must draw inline, even where MPLBACKEND=Agg is set
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 project = "tinylm"
 author = "The tinylm authors"
