@@ -80,10 +80,10 @@ def _numerical_grad_of_sum(fn: Callable, inputs: tuple, position: int, weights, 
 
 
 def numerical_grad(fn: Callable, inputs: Sequence, eps: float = 1e-6, grad_output=None) -> list:
-    """Central-difference gradients of ``Σ grad_output ⊙ fn(*inputs)`` for every input.
+    """Central-difference gradients of ``sum(grad_output * fn(*inputs))`` for every input.
 
     Args:
-        fn: called as fn(*inputs), returns a Tensor.
+        fn: called as ``fn(*inputs)``, returns a Tensor.
         inputs: tensors (others are passed through unchanged).
         eps: the step ε.
         grad_output: the upstream gradient (default: ones, i.e. the gradient of the sum).
@@ -187,7 +187,7 @@ def gradcheck(
 ) -> bool:
     """Check backward() of ``fn`` against central differences for every input requiring grad.
 
-    An element passes when |analytic - numeric| <= atol + rtol·|numeric|.
+    An element passes when ``abs(analytic - numeric) <= atol + rtol * abs(numeric)``.
 
     Returns True when every gradient agrees. Otherwise raises ``GradcheckError`` with a
     table of the worst elements (or returns False when ``raise_exception=False``).

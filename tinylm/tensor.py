@@ -244,7 +244,7 @@ class Tensor:
             if function is None:
                 continue
             input_grads = function.backward(node_grad)
-            if len(function.inputs) == 1:
+            if not isinstance(input_grads, tuple):  # one input: a bare array
                 input_grads = (input_grads,)
             for input_tensor, input_grad in zip(function.inputs, input_grads):
                 if input_grad is None or not input_tensor.requires_grad:
@@ -262,16 +262,14 @@ class Tensor:
         """Turn a Python number or array into a tensor that combines with ``self``.
 
         A Python number takes this tensor's dtype (as in NumPy and PyTorch, ``x * 2.0``
-        keeps a float32 ``x`` float32); a float number with an integer tensor takes the
-        default floating dtype.
+        keeps a float32 ``x`` float32). A float number with an integer tensor gives a
+        float64 result, as NumPy's promotion rules do.
         """
         if isinstance(other, Tensor):
             return other
         xp = backend.array_module(self.data)
         if isinstance(other, (bool, int, float)):
-            dtype = self.dtype
-            if isinstance(other, float) and dtype.kind not in "fc":
-                dtype = backend.get_default_dtype()
+            dtype = np.float64 if isinstance(other, float) and self.dtype.kind not in "fc" else self.dtype
             return Tensor._from_op(xp.asarray(other, dtype=dtype), False)
         return Tensor._from_op(xp.asarray(other), False)
 
@@ -504,11 +502,13 @@ def tensor(data: Any, dtype=None, device: str | None = None, requires_grad: bool
     """Make a leaf tensor from a list, a number, an array or another tensor.
 
     Python floats become the default dtype (float32 unless ``set_default_dtype`` changed
-    it), Python ints int64; arrays keep their dtype (as ``torch.tensor`` does).
-    ``dtype`` may be a NumPy dtype or its name.
+    it), Python ints int64; arrays and NumPy scalars keep their dtype (as ``torch.tensor``
+    does). ``dtype`` may be a NumPy dtype or its name.
     """
     if isinstance(data, Tensor):
         data = data.data
+    elif isinstance(data, np.generic):
+        data = np.asarray(data)  # np.float64(0.5) is a float64 value, not a Python float
     array_like = isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__")
     source_device = backend.device_of(data) if array_like else "cpu"
     device = backend.check_device(device or source_device)
@@ -516,9 +516,13 @@ def tensor(data: Any, dtype=None, device: str | None = None, requires_grad: bool
     if array_like:
         array = backend.to_device(data, device)
     else:
-        host = np.asarray(data)
+        not_rectangular = ValueError(f"tl.tensor() needs a rectangular nested list of numbers, got {data!r:.80}")
+        try:
+            host = np.asarray(data)
+        except ValueError:  # NumPy 2 refuses ragged lists itself, in its own words
+            raise not_rectangular from None
         if host.dtype == object:
-            raise ValueError(f"tl.tensor() needs a rectangular nested list of numbers, got {data!r:.80}")
+            raise not_rectangular
         if dtype is None and host.dtype.kind == "f":
             host = host.astype(backend.get_default_dtype())
         array = xp.asarray(host)
