@@ -185,18 +185,6 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-def _fold_rows_matmul(a, b):
-    """a @ b; when b is a matrix and a has leading axes, those are folded into a's rows.
-
-    One big (N·n, k) @ (k, m) matmul instead of N small ones: the same numbers, but
-    multi-threaded BLAS runs it many times faster than a batch of small products.
-    """
-    if b.ndim != 2 or a.ndim <= 2:
-        return a @ b
-    rows = math.prod(a.shape[:-1])  # not -1: that is ambiguous for an empty a
-    return (a.reshape(rows, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
-
-
 class MatMul(Function):
     """Z = A @ B with NumPy's rules (1-D operands, batched leading axes).
 
@@ -214,7 +202,7 @@ class MatMul(Function):
                 f"the {'only' if b.ndim == 1 else 'second-to-last'} axis of the right ({inner_b})"
             )
         self.a, self.b = a, b
-        return _fold_rows_matmul(a, b)
+        return a @ b
 
     def backward(self, grad):
         a, b = self.a, self.b
@@ -227,12 +215,13 @@ class MatMul(Function):
             grad = grad[..., None, :]
         grad_a = grad_b = None
         if self.needs_grad(0):
-            grad_a = _fold_rows_matmul(grad, b2.swapaxes(-1, -2))
+            grad_a = grad @ b2.swapaxes(-1, -2)
             grad_a = unbroadcast(grad_a, a2.shape).reshape(a.shape)
         if self.needs_grad(1):
             if b2.ndim == 2 and a2.ndim > 2:
                 # fold the batch axes into the rows: one big matmul instead of a batch + sum
-                grad_b = a2.reshape(-1, a2.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
+                rows = math.prod(a2.shape[:-1])  # not -1, which is ambiguous for an empty a
+                grad_b = a2.reshape(rows, a2.shape[-1]).T @ grad.reshape(rows, grad.shape[-1])
             else:
                 grad_b = unbroadcast(a2.swapaxes(-1, -2) @ grad, b2.shape)
             grad_b = grad_b.reshape(b.shape)

@@ -1,0 +1,239 @@
+"""Attention layers: multi-head attention, positional encodings, additive (Bahdanau) attention."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..functional.attention import additive_mask
+from ..ops import ShapeError
+from ..tensor import Tensor
+from . import init
+from .linear import Linear
+from .module import Module
+
+
+def _blocked_to_additive(mask, dtype, xp):
+    """A PyTorch-style MultiheadAttention mask (bool True = blocked, or float added) as 0/-∞ floats."""
+    mask = mask.data if isinstance(mask, Tensor) else xp.asarray(mask)
+    if mask.dtype == np.bool_:
+        return xp.where(mask, xp.asarray(-np.inf, dtype), xp.zeros((), dtype))
+    return mask.astype(dtype, copy=False)
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention: ``num_heads`` attentions of size E/num_heads side by side.
+
+        Q = query W_qᵀ + b_q,  K = key W_kᵀ + b_k,  V = value W_vᵀ + b_v       (B, L|S, E)
+        split the E features into H heads of D = E/H:                   (B, H, L|S, D)
+        headₕ = softmax(Qₕ Kₕᵀ / √D + mask) Vₕ                           (B, H, L, D)
+        output = concat(head₁ … head_H) W_oᵀ + b_o                        (B, L, E)
+
+    Parameters as PyTorch's ``nn.MultiheadAttention``, so its state dict loads:
+    ``in_proj_weight`` (3E, E) = [W_q; W_k; W_v], ``in_proj_bias`` (3E,),
+    ``out_proj.weight`` (E, E), ``out_proj.bias`` (E,). Initialised as PyTorch too:
+    Xavier-uniform in_proj_weight, zero biases.
+
+    **Batch first**: inputs are (B, L, E), like the rest of tinylm. PyTorch's default
+    is ``batch_first=False``, (L, B, E); compare with ``nn.MultiheadAttention(...,
+    batch_first=True)``.
+
+    **Masks follow PyTorch's MultiheadAttention, not F.scaled_dot_product_attention**:
+    a bool ``attn_mask`` or ``key_padding_mask`` marks with True the keys that may NOT
+    be attended to (a float mask is added to the scores).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, dtype=None, device: str = "cpu"):
+        if embed_dim % num_heads != 0:
+            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.head_dim = embed_dim // num_heads
+        self.in_proj_weight = init.uniform((3 * embed_dim, embed_dim), math.sqrt(6.0 / (4 * embed_dim)), dtype, device)
+        self.in_proj_bias = init.constant((3 * embed_dim,), 0.0, dtype, device) if bias else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)
+        if bias:
+            self.out_proj.bias = init.constant((embed_dim,), 0.0, dtype, device)
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, E) -> (B, H, T, D)."""
+        batch, length, _ = x.shape
+        return x.reshape(batch, length, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q, K, V (B, H, T, D); self-attention does it in one matmul with the whole in_proj_weight."""
+        if key is query and value is query:
+            batch, length, _ = query.shape
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
+            qkv = qkv.reshape(batch, length, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
+            return qkv[0], qkv[1], qkv[2]
+        E = self.embed_dim
+        b = self.in_proj_bias
+        return tuple(
+            self._split_heads(F.linear(x, self.in_proj_weight[i * E : (i + 1) * E], None if b is None else b[i * E : (i + 1) * E]))
+            for i, x in enumerate((query, key, value))
+        )
+
+    def _check(self, query: Tensor, key: Tensor, value: Tensor) -> None:
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            if x.ndim != 3 or x.shape[-1] != self.embed_dim:
+                raise ShapeError(f"MultiheadAttention: {name} must be (batch, length, embed_dim={self.embed_dim}), got shape {x.shape}")
+        if key.shape[:2] != value.shape[:2] or query.shape[0] != key.shape[0]:
+            raise ShapeError(f"MultiheadAttention: query {query.shape}, key {key.shape}, value {value.shape}: batch sizes and key/value lengths must agree")
+
+    def _mask(self, attn_mask, key_padding_mask, batch: int, L: int, S: int, dtype, xp):
+        """attn_mask ((L, S) or (B·H, L, S)) and key_padding_mask ((B, S)) as one additive (B|1, H|1, L, S) mask."""
+        mask = None
+        if attn_mask is not None:
+            mask = _blocked_to_additive(attn_mask, dtype, xp)
+            if mask.shape not in ((L, S), (batch * self.num_heads, L, S)):
+                raise ShapeError(f"MultiheadAttention: attn_mask must be ({L}, {S}) or ({batch * self.num_heads}, {L}, {S}) (L, S or B·heads, L, S), got {mask.shape}")
+            if mask.ndim == 3:
+                mask = mask.reshape(batch, self.num_heads, L, S)
+        if key_padding_mask is not None:
+            padding = _blocked_to_additive(key_padding_mask, dtype, xp)
+            if padding.shape != (batch, S):
+                raise ShapeError(f"MultiheadAttention: key_padding_mask must be (batch, S) = ({batch}, {S}), got {padding.shape}")
+            padding = padding[:, None, None, :]
+            mask = padding if mask is None else mask + padding
+        return mask
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        key_padding_mask=None,
+        need_weights: bool = True,
+        attn_mask=None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend from ``query`` (B, L, E) to ``key`` (B, S, E) / ``value`` (B, S, E).
+
+        ``key`` and ``value`` default to ``query`` (self-attention). ``is_causal``: query i
+        sees keys 0..i only. Returns (output (B, L, E), weights): the weights are
+        (B, L, S) averaged over heads, (B, H, L, S) per head with
+        ``average_attn_weights=False``, or None without ``need_weights``. They are for
+        plotting and carry no gradient.
+        """
+        key = query if key is None else key
+        value = key if value is None else value
+        self._check(query, key, value)
+        batch, L, S = query.shape[0], query.shape[1], key.shape[1]
+        xp = backend.array_module(query.data)
+        mask = self._mask(attn_mask, key_padding_mask, batch, L, S, query.dtype, xp)
+        if is_causal and mask is not None:
+            mask = mask + additive_mask(None, True, L, S, query.dtype, xp)
+            is_causal = False
+        q, k, v = self._project(query, key, value)
+        result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, return_weights=need_weights)
+        heads, weights = result if need_weights else (result, None)
+        out = self.out_proj(heads.transpose(0, 2, 1, 3).reshape(batch, L, self.embed_dim))
+        if weights is not None and average_attn_weights:
+            weights = weights.mean(axis=1)
+        return out, weights
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+
+
+def sinusoidal_table(length: int, dim: int, dtype=np.float64) -> np.ndarray:
+    """The (length, dim) table of "Attention Is All You Need":
+
+        PE[t, 2i] = sin(t / 10000^(2i/dim)),   PE[t, 2i+1] = cos(t / 10000^(2i/dim)).
+
+    Each pair of features is a clock of its own frequency, so a fixed offset between two
+    positions is a rotation that attention can learn to read.
+    """
+    positions = np.arange(length)[:, None]
+    frequencies = np.exp(-math.log(10000.0) * np.arange(0, dim, 2) / dim)
+    table = np.zeros((length, dim))
+    table[:, 0::2] = np.sin(positions * frequencies)
+    table[:, 1::2] = np.cos(positions * frequencies)[:, : dim // 2]
+    return table.astype(dtype)
+
+
+class SinusoidalPositionalEncoding(Module):
+    """x + PE[:T] for x (B, T, dim): fixed sine/cosine position codes (no parameters)."""
+
+    def __init__(self, max_length: int, dim: int, dtype=None, device: str = "cpu"):
+        self.max_length, self.dim = max_length, dim
+        table = sinusoidal_table(max_length, dim, backend.get_default_dtype() if dtype is None else dtype)
+        self.table = backend.to_device(table, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + Tensor._from_op(self.table[: _checked_length(x, self.max_length, self.dim)], False)
+
+    def _moved(self, target) -> None:
+        if isinstance(target, str):
+            self.table = backend.to_device(self.table, target)
+        else:
+            self.table = self.table.astype(np.dtype(target))
+
+    def extra_repr(self) -> str:
+        return f"max_length={self.max_length}, dim={self.dim}"
+
+
+class LearnedPositionalEncoding(Module):
+    """x + weight[:T] for x (B, T, dim): one learned vector per position, as GPT-2.
+
+    ``weight`` (max_length, dim) starts from N(0, 0.02²), GPT-2's choice.
+    """
+
+    def __init__(self, max_length: int, dim: int, dtype=None, device: str = "cpu"):
+        self.max_length, self.dim = max_length, dim
+        self.weight = init.normal((max_length, dim), 0.02, dtype, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.weight[: _checked_length(x, self.max_length, self.dim)]
+
+    def extra_repr(self) -> str:
+        return f"max_length={self.max_length}, dim={self.dim}"
+
+
+def _checked_length(x: Tensor, max_length: int, dim: int) -> int:
+    if x.ndim < 2 or x.shape[-1] != dim:
+        raise ShapeError(f"positional encoding: expected input (..., T, {dim}), got shape {x.shape}")
+    if x.shape[-2] > max_length:
+        raise ShapeError(f"positional encoding: sequence of length {x.shape[-2]} is longer than max_length {max_length}")
+    return x.shape[-2]
+
+
+class AdditiveAttention(Module):
+    """Additive (Bahdanau) attention, the score is a small neural network:
+
+        score(q, kⱼ) = vᵀ tanh(W_q q + W_k kⱼ)          weights = softmax over j
+        context = Σⱼ weightⱼ · valueⱼ
+
+    Shapes: query (B, L, query_size), keys (B, S, key_size), values (B, S, Ev) ->
+    context (B, L, Ev), weights (B, L, S). The decoder of a seq2seq model calls it once per
+    step with L = 1. ``mask``: bool, True = may attend (as F.scaled_dot_product_attention),
+    broadcastable to (B, L, S); e.g. ``(B, 1, S)`` to skip padding.
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int, dtype=None, device: str = "cpu"):
+        self.query_proj = Linear(query_size, hidden_size, bias=False, dtype=dtype, device=device)
+        self.key_proj = Linear(key_size, hidden_size, bias=False, dtype=dtype, device=device)
+        self.score = Linear(hidden_size, 1, bias=False, dtype=dtype, device=device)
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """W_k kⱼ for every key (B, S, hidden): computed once when the keys stay the same."""
+        return self.key_proj(keys)
+
+    def attend(self, query: Tensor, projected_keys: Tensor, values: Tensor, mask=None) -> tuple[Tensor, Tensor]:
+        """Like ``forward``, with the keys already passed through ``project_keys``."""
+        if query.ndim != 3 or projected_keys.ndim != 3 or values.ndim != 3 or values.shape[:2] != projected_keys.shape[:2]:
+            raise ShapeError(
+                f"AdditiveAttention: expected query (B, L, Q), keys (B, S, K), values (B, S, Ev), "
+                f"got query {query.shape}, projected keys {projected_keys.shape}, values {values.shape}"
+            )
+        hidden = (self.query_proj(query)[:, :, None, :] + projected_keys[:, None, :, :]).tanh()
+        scores = self.score(hidden).reshape(hidden.shape[:3])
+        weights = F.masked_softmax(scores, mask)
+        return weights @ values, weights
+
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask=None) -> tuple[Tensor, Tensor]:
+        """(context (B, L, Ev), weights (B, L, S)); the weights are part of the graph."""
+        return self.attend(query, self.project_keys(keys), values, mask)

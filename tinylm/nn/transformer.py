@@ -1,0 +1,104 @@
+"""The Transformer block and a small GPT: a decoder-only language model."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..ops import ShapeError
+from ..tensor import Tensor
+from .attention import LearnedPositionalEncoding, MultiheadAttention
+from .linear import GELU, Dropout, Embedding, Linear
+from .module import Module, Sequential
+from .normalization import LayerNorm
+
+
+class TransformerBlock(Module):
+    """A pre-norm Transformer block (as GPT-2):
+
+        x = x + Dropout(Attention(LayerNorm(x)))
+        x = x + Dropout(MLP(LayerNorm(x)))          MLP = Linear(E, 4E) → GELU → Linear(4E, E)
+
+    Normalising *before* each sub-layer leaves the residual path x → x + … untouched
+    from the input to the output, so gradients reach the first block undiminished.
+    Shapes: x (B, T, E) -> (B, T, E).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, dtype=None, device: str = "cpu"):
+        self.attention_norm = LayerNorm(embed_dim, dtype=dtype, device=device)
+        self.attention = MultiheadAttention(embed_dim, num_heads, dtype=dtype, device=device)
+        self.mlp_norm = LayerNorm(embed_dim, dtype=dtype, device=device)
+        self.mlp = Sequential(
+            Linear(embed_dim, 4 * embed_dim, dtype=dtype, device=device),
+            GELU(),
+            Linear(4 * embed_dim, embed_dim, dtype=dtype, device=device),
+        )
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x: Tensor, is_causal: bool = False, attn_mask=None) -> Tensor:
+        """``is_causal`` / ``attn_mask`` are passed to the attention (PyTorch MHA masks: True = blocked)."""
+        normed = self.attention_norm(x)
+        attended, _ = self.attention(normed, need_weights=False, attn_mask=attn_mask, is_causal=is_causal)
+        x = x + self.dropout(attended)
+        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+
+
+class GPT(Module):
+    """A GPT-style language model: ids (B, T) -> logits (B, T, vocab_size) for the next token.
+
+        x = token_embedding[ids] + position_embedding[0..T-1]       (B, T, E)
+        x = block_N(… block_1(x))                                    causal: token t sees 0..t
+        logits = final_norm(x) Wᵀ                                    (B, T, V)
+
+    W is ``head.weight`` (V, E), or the token embedding itself with ``tie_weights=True``
+    (the same matrix reads tokens in and writes them out; fewer parameters).
+    Weights start as GPT-2's: N(0, 0.02²) for every matrix, zero biases, LayerNorms at 1/0.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int,
+        embed_dim: int = 128,
+        num_heads: int = 4,
+        num_layers: int = 4,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        dtype=None,
+        device: str = "cpu",
+    ):
+        self.vocab_size, self.context_length, self.tie_weights = vocab_size, context_length, tie_weights
+        self.token_embedding = Embedding(vocab_size, embed_dim, dtype=dtype, device=device)
+        self.position_embedding = LearnedPositionalEncoding(context_length, embed_dim, dtype=dtype, device=device)
+        self.dropout = Dropout(dropout)
+        self.blocks = [TransformerBlock(embed_dim, num_heads, dropout, dtype=dtype, device=device) for _ in range(num_layers)]
+        self.final_norm = LayerNorm(embed_dim, dtype=dtype, device=device)
+        self.head = None if tie_weights else Linear(embed_dim, vocab_size, bias=False, dtype=dtype, device=device)
+        self._init_like_gpt2()
+
+    def _init_like_gpt2(self) -> None:
+        for name, parameter in self.named_parameters():
+            if parameter.ndim == 2:
+                generator = backend.generator(parameter.device)
+                noise = generator.standard_normal(parameter.shape, dtype=np.float64) * 0.02
+                parameter.data = noise.astype(parameter.dtype)
+            elif name.endswith("bias"):
+                parameter.data[...] = 0
+
+    def forward(self, ids) -> Tensor:
+        ids_shape = tuple(ids.shape)
+        if len(ids_shape) != 2:
+            raise ShapeError(f"GPT: expected token ids of shape (batch, time), got shape {ids_shape}")
+        if ids_shape[1] > self.context_length:
+            raise ShapeError(
+                f"GPT: sequence of length {ids_shape[1]} is longer than the model's context_length "
+                f"{self.context_length}; crop the input to its last {self.context_length} tokens"
+            )
+        x = self.dropout(self.position_embedding(self.token_embedding(ids)))
+        for block in self.blocks:
+            x = block(x, is_causal=True)
+        x = self.final_norm(x)
+        weight = self.token_embedding.weight if self.tie_weights else self.head.weight
+        return x @ weight.T
+
+    def extra_repr(self) -> str:
+        return f"vocab_size={self.vocab_size}, context_length={self.context_length}, tie_weights={self.tie_weights}"
