@@ -85,6 +85,12 @@ class GPT(Module):
                 parameter.data[...] = 0
 
     def forward(self, ids) -> Tensor:
+        """Logits (B, T, V) of the next token at every position."""
+        weight = self.token_embedding.weight if self.tie_weights else self.head.weight
+        return self.features(ids) @ weight.T
+
+    def features(self, ids) -> Tensor:
+        """The hidden states (B, T, E) after the final norm: what the output head reads."""
         ids_shape = tuple(ids.shape)
         if len(ids_shape) != 2:
             raise ShapeError(f"GPT: expected token ids of shape (batch, time), got shape {ids_shape}")
@@ -96,9 +102,7 @@ class GPT(Module):
         x = self.dropout(self.position_embedding(self.token_embedding(ids)))
         for block in self.blocks:
             x = block(x, is_causal=True)
-        x = self.final_norm(x)
-        weight = self.token_embedding.weight if self.tie_weights else self.head.weight
-        return x @ weight.T
+        return self.final_norm(x)
 
     def extra_repr(self) -> str:
         return f"vocab_size={self.vocab_size}, context_length={self.context_length}, tie_weights={self.tie_weights}"
