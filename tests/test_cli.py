@@ -1,0 +1,128 @@
+"""The `tinylm` command: train, generate and eval with tiny settings; one-line errors with status 2."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinylm as tl
+from tinylm.cli import build_parser, main
+
+TINY_LSTM = ["--embed-dim", "8", "--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "2", "--no-progress"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("a small corpus, a small test; 小小的语料。 " * 40, encoding="utf-8")
+    return path
+
+
+def train(tmp_path, corpus, *extra: str, out: str = "run") -> int:
+    return main(["train", "--data", str(corpus), "--out", str(tmp_path / out), *TINY_LSTM, *extra])
+
+
+def test_train_generate_and_eval(tmp_path, corpus, capsys):
+    assert train(tmp_path, corpus, "--steps", "4") == 0
+    assert (tmp_path / "run" / "checkpoint.npz").is_file() and (tmp_path / "run" / "loss.png").is_file()
+    checkpoint = str(tmp_path / "run" / "checkpoint.npz")
+
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", checkpoint, "--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"]) == 0
+    written = capsys.readouterr().out
+    assert written.startswith("a sm") and len(written) == len("a sm") + 12 + 1  # and the newline of print
+    main(["generate", "--checkpoint", checkpoint, "--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"])
+    assert capsys.readouterr().out == written
+    assert main(["generate", "--checkpoint", checkpoint, "--prompt", "a", "--greedy", "--top-k", "2", "--top-p", "0.9"]) == 0
+
+    assert main(["eval", "--checkpoint", checkpoint, "--ngram-order", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("lstm after 4 steps, on ") and "perplexity" in lines[-2] and "bits/char" in lines[-2]
+    assert lines[-1].startswith("3-gram Kneser-Ney baseline: loss ")
+
+
+@pytest.mark.parametrize("model, options", [("gru", ["--hidden-size", "8"]), ("gpt", ["--context-length", "8", "--embed-dim", "8", "--num-heads", "2", "--num-layers", "1"])])
+def test_other_models_and_tokenizers(tmp_path, corpus, model, options):
+    args = ["train", "--model", model, "--data", str(corpus), "--out", str(tmp_path / model), "--steps", "2", "--batch-size", "2", "--seq-len", "8", "--no-progress"]
+    assert main(args + options + ["--tokenizer", "bpe", "--bpe-merges", "20"]) == 0
+    assert tl.load(tmp_path / model / "checkpoint.npz")["tokenizer"]["type"] == "bpe"
+
+
+def test_resuming_in_a_fresh_process_continues_bit_for_bit(tmp_path, corpus):
+    """4 steps in one go == 1 step (the time limit), then a new `python -m tinylm.cli` resuming to 4."""
+    assert train(tmp_path, corpus, "--steps", "4", out="straight") == 0
+    assert train(tmp_path, corpus, "--steps", "4", "--max-seconds", "1e-9", out="halves") == 0  # stops after 1 step
+    command = [sys.executable, "-m", "tinylm.cli", "train", "--resume", str(tmp_path / "halves" / "checkpoint.npz"), "--steps", "4", "--no-progress"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    straight, resumed = tl.load(tmp_path / "straight" / "checkpoint.npz"), tl.load(tmp_path / "halves" / "checkpoint.npz")
+    assert resumed["step"] == straight["step"] == 4
+    for name, expected in straight["model"].items():
+        np.testing.assert_array_equal(resumed["model"][name], expected, err_msg=f"{name} differs after resuming")
+
+
+def one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err, captured.err
+    return captured.err
+
+
+def test_a_missing_file(tmp_path, capsys):
+    assert "tinylm train: error: no such file or folder: " in one_line_error(capsys, ["train", "--data", str(tmp_path / "nope.txt")])
+    assert "error: no checkpoint at " in one_line_error(capsys, ["generate", "--checkpoint", str(tmp_path / "nope.npz")])
+
+
+def test_an_empty_corpus(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    assert "is empty: it holds no text to learn from" in one_line_error(capsys, ["train", "--data", str(tmp_path / "empty.txt")])
+
+
+def test_a_checkpoint_of_a_different_model(tmp_path, corpus, capsys):
+    train(tmp_path, corpus, "--steps", "1")
+    capsys.readouterr()
+    checkpoint = str(tmp_path / "run" / "checkpoint.npz")
+    message = one_line_error(capsys, ["train", "--resume", checkpoint, "--model", "gpt"])
+    assert "holds a different model: model 'lstm' (this run: 'gpt')" in message
+    message = one_line_error(capsys, ["train", "--resume", checkpoint, "--hidden-size", "32"])
+    assert "hidden_size 16 (this run: 32)" in message
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    (tmp_path / "notes.npz").write_text("not a checkpoint")
+    assert "could not be read as a tinylm checkpoint" in one_line_error(capsys, ["eval", "--checkpoint", str(tmp_path / "notes.npz")])
+
+
+@pytest.mark.parametrize("command", [["train"], ["generate", "--checkpoint", "x.npz"], ["eval", "--checkpoint", "x.npz"]])
+def test_an_unknown_device(capsys, command):
+    assert "unknown device 'tpu': expected one of ('cpu', 'cuda')" in one_line_error(capsys, command + ["--device", "tpu"])
+
+
+def test_help_explains_every_option(capsys):
+    parser = build_parser()
+    subcommands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    for name, subparser in subcommands.choices.items():
+        for action in subparser._actions:
+            assert action.help, f"`tinylm {name} {action.option_strings}` has no help text"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0 and "--hidden-size" in capsys.readouterr().out
+
+
+def test_a_checkpoint_saved_from_python_needs_data_to_be_named(tmp_path, corpus, capsys):
+    from tinylm.data import CharTokenizer, train_val_split
+    from tinylm.lm import TrainConfig, Trainer
+    from tinylm.models import build_model
+
+    text = corpus.read_text(encoding="utf-8")
+    tokenizer = CharTokenizer.train(text)
+    train_ids, val_ids = train_val_split(tokenizer.encode(text))
+    model = build_model("rnn", tokenizer.vocab_size, embed_dim=4, hidden_size=8)
+    Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(steps=1, batch_size=2, seq_len=8), tmp_path).train(progress=False)
+    capsys.readouterr()
+    checkpoint = str(tmp_path / "checkpoint.npz")
+    assert "does not say which text it was trained on" in one_line_error(capsys, ["eval", "--checkpoint", checkpoint])
+    assert main(["eval", "--checkpoint", checkpoint, "--data", str(corpus), "--ngram-order", "0"]) == 0
+    assert "rnn after 1 steps" in capsys.readouterr().out

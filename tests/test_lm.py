@@ -1,0 +1,273 @@
+"""Language modelling: models by name, training, bit-exact resuming, Ctrl-C, sampling, evaluation, n-grams."""
+from __future__ import annotations
+
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import tinylm as tl
+import tinylm.functional as F
+from tinylm import optim
+from tinylm.data import CharTokenizer, train_val_split
+from tinylm.lm import (
+    Evaluation,
+    TrainConfig,
+    Trainer,
+    WarmupCosineLR,
+    bits_per_char,
+    evaluate,
+    generate,
+    load_checkpoint,
+    next_token_probabilities,
+)
+from tinylm.models import ModelMismatchError, RecurrentLM, build_model, check_same_model, model_from_config
+from tinylm.ngram import KneserNeyLM
+
+from conftest import assert_close
+
+TEXT = "the quick brown fox jumps over the lazy dog. " * 30
+TOKENIZER = CharTokenizer.train(TEXT)
+TRAIN_IDS, VAL_IDS = train_val_split(TOKENIZER.encode(TEXT), 0.2)
+TINY = {
+    "lstm": {"embed_dim": 8, "hidden_size": 16},
+    "gru": {"embed_dim": 8, "hidden_size": 16, "num_layers": 2},
+    "rnn": {"embed_dim": 8, "hidden_size": 16},
+    "gpt": {"context_length": 16, "embed_dim": 16, "num_heads": 2, "num_layers": 1},
+}
+CONFIG = dict(steps=8, batch_size=4, seq_len=8, warmup_steps=2, eval_every=4, eval_batches=2)
+
+
+def tiny_model(name: str = "lstm"):
+    return build_model(name, TOKENIZER.vocab_size, **TINY[name])
+
+
+def parameters_of(model) -> dict:
+    return {name: p.numpy().copy() for name, p in model.named_parameters()}
+
+
+# ------------------------------------------------------------------ models
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn", "gpt"])
+def test_every_model_maps_ids_to_next_token_logits(name):
+    model = tiny_model(name)
+    logits, state = model(np.zeros((3, 5), dtype=np.int64))
+    assert logits.shape == (3, 5, TOKENIZER.vocab_size)
+    assert (state is None) == (name == "gpt")
+    assert model.config["model"] == name and model.config["vocab_size"] == TOKENIZER.vocab_size
+    assert {key: model.config[key] for key in TINY[name]} == TINY[name]
+
+
+def test_a_recurrent_model_continues_from_its_state():
+    model = tiny_model("lstm")
+    ids = np.array([[1, 2, 3, 4, 5, 6]])
+    whole, _ = model(ids)
+    first, state = model(ids[:, :4])
+    rest, _ = model(ids[:, 4:], state)
+    assert_close(tl.concat([first, rest], axis=1), whole, rtol=1e-5, atol=1e-6, name="logits in two pieces")
+
+
+def test_the_gpt_refuses_more_than_its_context():
+    with pytest.raises(ValueError, match="at most context_length=16 tokens, got a sequence of 17"):
+        tiny_model("gpt")(np.zeros((1, 17), dtype=np.int64))
+
+
+def test_model_registry_errors_and_config_round_trip():
+    with pytest.raises(ValueError, match=r"unknown model 'transformer': expected one of \['lstm', 'gru', 'rnn', 'gpt'\]"):
+        build_model("transformer", 10)
+    with pytest.raises(ValueError, match="model 'lstm' has no setting num_heads"):
+        build_model("lstm", 10, num_heads=2)
+    with pytest.raises(ValueError, match="unknown recurrent cell 'tanh'"):
+        RecurrentLM(10, cell="tanh")
+    model = tiny_model("gru")
+    assert model_from_config(model.config).config == model.config
+    assert parameters_of(model_from_config(model.config)).keys() == parameters_of(model).keys()
+
+
+def test_a_different_model_is_named_in_the_error():
+    with pytest.raises(ModelMismatchError, match=r"holds a different model: hidden_size 16 \(this run: 32\); model 'lstm' \(this run: 'gru'\)"):
+        check_same_model(tiny_model("lstm").config, build_model("gru", TOKENIZER.vocab_size, embed_dim=8, hidden_size=32).config)
+
+
+# ------------------------------------------------------------------ training
+
+
+def test_warmup_then_cosine_schedule():
+    optimizer = optim.SGD([tl.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = WarmupCosineLR(optimizer, warmup_steps=4, total_steps=14, min_lr_ratio=0.1)
+    rates = [optimizer.lr]
+    for _ in range(16):
+        scheduler.step()
+        rates.append(optimizer.lr)
+    np.testing.assert_allclose(rates[:5], [0.25, 0.5, 0.75, 1.0, 1.0])
+    np.testing.assert_allclose(rates[9], 0.1 + 0.9 * 0.5)  # half-way through the cosine
+    np.testing.assert_allclose(rates[14:], [0.1] * 3)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gpt"])
+def test_training_lowers_the_loss(name):
+    trainer = Trainer(tiny_model(name), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**{**CONFIG, "steps": 30, "lr": 3e-2}))
+    history = trainer.train(progress=False)
+    assert trainer.step == 30 and len(history.train_losses) == 30
+    assert np.mean(history.train_losses[-5:]) < np.mean(history.train_losses[:5]) - 0.3
+    assert history.val_steps[-1] == 30 and history.val_losses[-1] == trainer.last_evaluation.loss
+
+
+@pytest.mark.parametrize("name", ["lstm", "gpt"])
+def test_resuming_from_a_checkpoint_continues_bit_for_bit(tmp_path, name):
+    """8 steps straight == 4 steps, checkpoint, new objects (and a disturbed RNG), 4 more."""
+    tl.manual_seed(1)
+    straight = Trainer(tiny_model(name), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG))
+    straight.train(progress=False)
+
+    tl.manual_seed(1)
+    first_half = Trainer(tiny_model(name), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path)
+    first_half.train(until=4, progress=False)
+    assert (tmp_path / "checkpoint.npz").exists() and (tmp_path / "loss.png").exists()
+    tl.manual_seed(12345)
+    tiny_model(name)  # draws from the generator, as other work in the same process would
+
+    resumed = Trainer.resume(tmp_path / "checkpoint.npz", TRAIN_IDS, VAL_IDS)
+    assert resumed.step == 4
+    resumed.train(progress=False)
+    assert resumed.step == straight.step == 8
+    for (key, expected), actual in zip(parameters_of(straight.model).items(), parameters_of(resumed.model).values()):
+        np.testing.assert_array_equal(actual, expected, err_msg=f"{key} differs after resuming")
+    assert resumed.history.train_losses == straight.history.train_losses
+
+
+def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_returns(tmp_path):
+    def press_ctrl_c(trainer, loss):
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path)
+    trainer.train(progress=False, on_step=press_ctrl_c)
+    assert trainer.interrupted and trainer.step == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C is back
+    model, tokenizer, checkpoint = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert checkpoint["step"] == 3 and tokenizer.chars == TOKENIZER.chars
+    for (key, expected), actual in zip(parameters_of(trainer.model).items(), parameters_of(model).values()):
+        np.testing.assert_array_equal(actual, expected, err_msg=f"{key} not saved")
+
+
+def test_resuming_with_another_model_is_refused(tmp_path):
+    Trainer(tiny_model("lstm"), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path).train(until=1, progress=False)
+    trainer = Trainer(tiny_model("gru"), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG))
+    with pytest.raises(ModelMismatchError, match="model 'lstm' \\(this run: 'gru'\\)"):
+        trainer.load_state_dict(tl.load(tmp_path / "checkpoint.npz"))
+
+
+def test_a_time_budget_fits_the_schedule_to_the_measured_speed(monkeypatch):
+    clock = iter(range(0, 10_000, 2))  # every reading of the clock is 2 s later: 1 step per 2 s (the first is the start)
+    monkeypatch.setattr("tinylm.lm.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr(Trainer, "REPLAN_EVERY", 3)
+    trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**{**CONFIG, "steps": 100, "max_seconds": 21, "eval_every": 0}))
+    trainer.train(progress=False)
+    assert trainer.scheduler.total_steps == 10  # at step 3, 6 s gone: 15 s left, 7 more steps
+    assert trainer.step == 11  # training goes on until the time is up: 22 s at step 11
+    assert trainer.config.steps == 100
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def test_temperature_top_k_and_top_p_shape_the_distribution():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    np.testing.assert_allclose(next_token_probabilities(logits), [0.5, 0.3, 0.15, 0.05])
+    np.testing.assert_array_equal(next_token_probabilities(logits, temperature=0), [1, 0, 0, 0])
+    sharp = np.array([0.5, 0.3, 0.15, 0.05]) ** 2
+    np.testing.assert_allclose(next_token_probabilities(logits, temperature=0.5), sharp / sharp.sum())
+    np.testing.assert_allclose(next_token_probabilities(logits, top_k=2), [0.625, 0.375, 0, 0])
+    np.testing.assert_allclose(next_token_probabilities(logits, top_p=0.75), [0.625, 0.375, 0, 0])
+    np.testing.assert_allclose(next_token_probabilities(logits, top_p=0.85), [0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0])
+    np.testing.assert_allclose(next_token_probabilities(logits, top_p=0.1), [1, 0, 0, 0])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"temperature": -1}, "temperature must be >= 0"), ({"top_k": 0}, "top_k must be at least 1"), ({"top_p": 0.0}, r"top_p must lie in \(0, 1\]")],
+)
+def test_sampling_settings_are_checked(options, message):
+    with pytest.raises(ValueError, match=message):
+        next_token_probabilities(np.zeros(3), **options)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gpt"])
+def test_generation_is_reproducible_with_a_seed(name):
+    model = tiny_model(name)
+    first = generate(model, TOKENIZER, "the ", max_new_tokens=20, seed=7)
+    assert len(first) == 20 and set(first) <= set(TOKENIZER.chars)
+    assert generate(model, TOKENIZER, "the ", max_new_tokens=20, seed=7) == first
+    assert generate(model, TOKENIZER, "the ", max_new_tokens=20, seed=8) != first
+    assert generate(model, TOKENIZER, "the ", 20, top_k=3, top_p=0.9, temperature=0.7, seed=7) != first
+
+
+@pytest.mark.parametrize("name", ["lstm", "gpt"])
+def test_greedy_generation_takes_the_most_likely_token_given_everything_so_far(name):
+    """Incremental decoding (a carried state, or a window of context) equals recomputing from the start."""
+    model = tiny_model(name)
+    ids = TOKENIZER.encode("the ")
+    for _ in range(10):
+        logits, _ = model(np.array([ids[-16:]]))
+        ids.append(int(np.argmax(logits.numpy()[0, -1])))
+    assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=1) == TOKENIZER.decode(ids[4:])
+    assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=2) == TOKENIZER.decode(ids[4:])
+
+
+def test_generation_needs_a_prompt():
+    with pytest.raises(ValueError, match="a prompt of at least one token"):
+        generate(tiny_model(), TOKENIZER, "")
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def test_perplexity_and_bits_per_character_follow_from_the_loss():
+    evaluation = Evaluation(loss=math.log(8), tokens=100, chars_per_token=1.0)
+    assert evaluation.perplexity == pytest.approx(8.0)
+    assert evaluation.bits_per_char == pytest.approx(3.0)
+    assert bits_per_char(math.log(8), chars_per_token=3.0) == pytest.approx(1.0)  # e.g. BPE tokens of 3 characters
+
+
+def test_evaluate_of_a_uniform_model_is_log_vocabulary_size():
+    model = tiny_model()
+    for parameter in model.head.parameters():
+        parameter.data[...] = 0  # every logit 0: all tokens equally likely
+    evaluation = evaluate(model, TOKENIZER, VAL_IDS, batch_size=2, seq_len=8)
+    assert evaluation.loss == pytest.approx(math.log(TOKENIZER.vocab_size), rel=1e-6)
+    assert evaluation.tokens == 2 * 8 * ((len(VAL_IDS) - 1) // 2 // 8)
+
+
+def test_evaluate_equals_the_cross_entropy_of_the_batches():
+    model = tiny_model("gpt")
+    ids = VAL_IDS[:17]  # one batch: rows ids[0:8] and ids[8:16], each target one token later
+    logits, _ = model(np.stack([ids[0:8], ids[8:16]]))
+    expected = F.cross_entropy(logits, np.stack([ids[1:9], ids[9:17]])).item()
+    assert evaluate(model, TOKENIZER, ids, batch_size=2, seq_len=8).loss == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------------ the n-gram baseline
+
+
+def test_kneser_ney_probabilities_sum_to_one():
+    model = KneserNeyLM(order=3).fit(TRAIN_IDS, TOKENIZER.vocab_size)
+    for context in ([], TRAIN_IDS[:1], TRAIN_IDS[5:7], [0, 0]):
+        total = sum(model.probability(list(context), token) for token in range(TOKENIZER.vocab_size))
+        assert total == pytest.approx(1.0)
+
+
+def test_kneser_ney_beats_uniform_and_higher_orders_beat_lower_ones():
+    uniform = math.log(TOKENIZER.vocab_size)
+    losses = [KneserNeyLM(order).fit(TRAIN_IDS, TOKENIZER.vocab_size).evaluate(VAL_IDS) for order in (1, 2, 4)]
+    assert losses[0] < uniform and losses[1] < losses[0] and losses[2] < losses[1]
+
+
+def test_kneser_ney_settings_are_checked():
+    with pytest.raises(ValueError, match="order must be at least 1"):
+        KneserNeyLM(order=0)
+    with pytest.raises(ValueError, match="discount must lie strictly between 0 and 1"):
+        KneserNeyLM(discount=1.0)

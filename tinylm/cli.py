@@ -1,0 +1,195 @@
+"""The ``tinylm`` command: train a language model, let it write, measure it.
+
+    tinylm train --model lstm --data builtin --steps 2000
+    tinylm generate --checkpoint runs/lstm/checkpoint.npz --prompt "The "
+    tinylm eval --checkpoint runs/lstm/checkpoint.npz
+
+``tinylm COMMAND --help`` explains every option. A mistake in the input (a missing file,
+an empty corpus, a checkpoint of another model, an unknown device) is reported in one
+line and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import backend
+from .data.batching import train_val_split
+from .data.corpus import BUILTIN, DATASETS, load_corpus
+from .data.tokenizers import TOKENIZERS, train_tokenizer
+from .lm import Evaluation, TrainConfig, Trainer, evaluate, generate, load_checkpoint
+from .models import MODEL_NAMES, build_model, check_same_model
+from .ngram import KneserNeyLM
+
+DATA_HELP = f"the text: {BUILTIN!r} (CPython's reference documentation, offline), " + ", ".join(
+    f"{name!r} ({dataset.description}, downloaded once)" for name, dataset in DATASETS.items()
+) + ", or the path of a UTF-8 text file or of a folder of them"
+
+# Model settings as command-line options; each goes to the models that have it (see models.DEFAULTS).
+MODEL_OPTIONS = {
+    "embed_dim": (int, "size of the token embeddings"),
+    "hidden_size": (int, "size of the recurrent state (lstm, gru, rnn)"),
+    "num_layers": (int, "number of stacked recurrent layers or Transformer blocks"),
+    "num_heads": (int, "attention heads per block (gpt)"),
+    "context_length": (int, "the most tokens the GPT sees at once (gpt)"),
+    "dropout": (float, "dropout probability (gpt)"),
+}
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinylm", description="Train small language models, sample from them, measure them.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a language model", description="Train a language model on text.")
+    train.add_argument("--model", choices=MODEL_NAMES, default=None, help="the model (default: lstm; when resuming: the checkpoint's)")
+    train.add_argument("--data", default=None, help=DATA_HELP + f" (default: {BUILTIN}; when resuming: the checkpoint's)")
+    train.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="char", help="how text becomes tokens: characters, words or byte-level BPE (default: char)")
+    train.add_argument("--bpe-merges", type=_positive_int, default=256, help="merges the BPE tokenizer learns (default: 256)")
+    train.add_argument("--min-frequency", type=_positive_int, default=2, help="the word tokenizer maps rarer words to <unk> (default: 2)")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="the last part of the text kept for validation (default: 0.1)")
+    defaults = TrainConfig()
+    train.add_argument("--steps", type=_positive_int, default=defaults.steps, help=f"optimizer steps in the whole run (default: {defaults.steps})")
+    train.add_argument("--max-seconds", type=float, default=0.0, help="also stop after this many seconds of training (default: no limit)")
+    train.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help=f"sequences per batch (default: {defaults.batch_size})")
+    train.add_argument("--seq-len", type=_positive_int, default=defaults.seq_len, help=f"tokens per sequence: the truncation length for recurrent models, the window for gpt (default: {defaults.seq_len})")
+    train.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate of Adam (default: {defaults.lr})")
+    train.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help=f"steps of linear warm-up before the cosine decay (default: {defaults.warmup_steps})")
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="L2 weight decay (default: 0)")
+    train.add_argument("--clip-grad-norm", type=float, default=defaults.clip_grad_norm, help=f"clip the gradient norm to this (0: no clipping; default: {defaults.clip_grad_norm})")
+    train.add_argument("--eval-every", type=int, default=defaults.eval_every, help=f"steps between validation losses (default: {defaults.eval_every})")
+    train.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (default: only at the end and on Ctrl-C)")
+    for name, (kind, text) in MODEL_OPTIONS.items():
+        train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+    train.add_argument("--out", default=None, help="folder for the checkpoint and the loss curve (default: runs/MODEL)")
+    train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue the run saved in this checkpoint with its settings (--steps may extend it, --max-seconds limits this part)")
+    _add_common(train)
+
+    write = commands.add_parser("generate", help="continue a prompt with a trained model", description="Continue a prompt with a trained model.")
+    write.add_argument("--checkpoint", required=True, help="a checkpoint written by `tinylm train`")
+    write.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
+    write.add_argument("--max-new-tokens", type=_positive_int, default=300, help="tokens to generate (default: 300)")
+    write.add_argument("--temperature", type=float, default=0.8, help="below 1 more predictable, above 1 wilder; 0 is greedy (default: 0.8)")
+    write.add_argument("--top-k", type=_positive_int, default=None, help="draw only from the k most likely tokens")
+    write.add_argument("--top-p", type=float, default=None, help="draw only from the most likely tokens whose probabilities add up to p")
+    write.add_argument("--greedy", action="store_true", help="always take the most likely token (same as --temperature 0)")
+    _add_common(write)
+
+    measure = commands.add_parser("eval", help="validation loss, perplexity and bits per character", description="Measure a trained model on its held-out text, beside an n-gram baseline.")
+    measure.add_argument("--checkpoint", required=True, help="a checkpoint written by `tinylm train`")
+    measure.add_argument("--data", default=None, help=DATA_HELP + " (default: the text the model was trained on)")
+    measure.add_argument("--val-fraction", type=float, default=None, help="the last part of the text to measure on (default: the training run's)")
+    measure.add_argument("--ngram-order", type=int, default=5, help="order of the Kneser-Ney baseline (0: skip it; default: 5)")
+    _add_common(measure)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for an NVIDIA GPU with CuPy (default: cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed repeats a run exactly (default: 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is also off when not in a terminal or with TINYLM_FAST=1)")
+
+
+def _checked_checkpoint(path: str) -> Path:
+    if not Path(path).is_file():
+        raise UsageError(f"no checkpoint at {path} (train one with `tinylm train --out FOLDER`)")
+    return Path(path)
+
+
+def _split(text: str, tokenizer, val_fraction: float):
+    return train_val_split(tokenizer.encode(text), val_fraction)
+
+
+def _training_text(requested: str | None, checkpoint: dict) -> str:
+    """The text given with --data, else the one the checkpoint was trained on."""
+    source = requested or checkpoint["data"].get("source")
+    if source is None:
+        raise UsageError("the checkpoint does not say which text it was trained on (it was saved from Python); pass --data")
+    return load_corpus(source)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    backend.manual_seed(args.seed)
+    model_settings = {name: getattr(args, name) for name in MODEL_OPTIONS if getattr(args, name) is not None}
+    config_changes = {
+        name: getattr(args, name)
+        for name in ("steps", "max_seconds", "batch_size", "seq_len", "lr", "warmup_steps", "weight_decay",
+                     "clip_grad_norm", "eval_every", "checkpoint_every", "device")
+    }
+    progress = False if args.no_progress else None
+    if args.resume:
+        checkpoint_path = _checked_checkpoint(args.resume)
+        model, tokenizer, checkpoint = load_checkpoint(checkpoint_path)
+        requested = {"model": args.model, **model_settings} if args.model else model_settings
+        check_same_model({key: checkpoint["model_config"].get(key) for key in requested}, requested, str(checkpoint_path))
+        text = _training_text(args.data, checkpoint)
+        train_ids, val_ids = _split(text, tokenizer, checkpoint["data"].get("val_fraction", args.val_fraction))
+        trainer = Trainer.resume(
+            checkpoint_path, train_ids, val_ids, args.out, steps=args.steps, max_seconds=args.max_seconds, device=args.device
+        )
+        print(f"Resuming {checkpoint_path} at step {trainer.step} of {trainer.config.steps}", file=sys.stderr)
+    else:
+        source = args.data or BUILTIN
+        text = load_corpus(source)
+        options = {"bpe": {"num_merges": args.bpe_merges}, "word": {"min_frequency": args.min_frequency}}.get(args.tokenizer, {})
+        tokenizer = train_tokenizer(args.tokenizer, text, **options)
+        train_ids, val_ids = _split(text, tokenizer, args.val_fraction)
+        name = args.model or "lstm"
+        model = build_model(name, tokenizer.vocab_size, **model_settings)
+        print(f"{name}: {model.num_parameters():,} parameters; {len(text):,} characters, {tokenizer!r}", file=sys.stderr)
+        data = {"source": source, "val_fraction": args.val_fraction}
+        trainer = Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(**config_changes), args.out or f"runs/{name}", data)
+    trainer.train(progress=progress)
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    model, tokenizer, _ = load_checkpoint(_checked_checkpoint(args.checkpoint), args.device)
+    temperature = 0.0 if args.greedy else args.temperature
+    text = generate(model, tokenizer, args.prompt, args.max_new_tokens, temperature, args.top_k, args.top_p, seed=args.seed)
+    print(args.prompt + text)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    model, tokenizer, checkpoint = load_checkpoint(_checked_checkpoint(args.checkpoint), args.device)
+    text = _training_text(args.data, checkpoint)
+    train_ids, val_ids = _split(text, tokenizer, args.val_fraction or checkpoint["data"].get("val_fraction", 0.1))
+    config = checkpoint["train_config"]
+    evaluation = evaluate(model, tokenizer, val_ids, config["batch_size"], config["seq_len"])
+    print(f"{checkpoint['model_config']['model']} after {checkpoint['step']} steps, on {evaluation.tokens:,} held-out tokens: {evaluation}")
+    if args.ngram_order:
+        loss = KneserNeyLM(args.ngram_order).fit(train_ids, tokenizer.vocab_size).evaluate(val_ids)
+        print(f"{args.ngram_order}-gram Kneser-Ney baseline: {Evaluation(loss, len(val_ids) - 1, evaluation.chars_per_token)}")
+
+
+COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (0, or 2 for a mistake in the input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        backend.check_device(args.device)
+        COMMANDS[args.command](args)
+    except (UsageError, ValueError, backend.DeviceError) as error:
+        print(f"tinylm {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before or after training (during it, Ctrl-C saves a checkpoint)
+        print(f"tinylm {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,492 @@
+"""Language modelling: train a model on text, measure it, and let it write.
+
+    text = data.load_corpus("builtin")
+    tokenizer = data.CharTokenizer.train(text)
+    train_ids, val_ids = data.train_val_split(tokenizer.encode(text))
+    model = build_model("lstm", tokenizer.vocab_size)
+    trainer = Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(steps=2000), run_dir="runs/lstm")
+    trainer.train()
+    print(generate(model, tokenizer, "def ", max_new_tokens=200, temperature=0.8))
+
+The loss is the cross-entropy of the next token, in nats per token: the average of
+-ln p(true next token). Its exponential is the perplexity (as if the model hesitated
+between that many equally likely tokens); divided by ln 2 and scaled by tokens per
+character it is the bits per character, which compares models whatever their tokenizer.
+
+Training is resumable bit for bit: a checkpoint holds the parameters, the optimizer's
+moments, the schedule, the step, the random generator, the position in the data and the
+recurrent state carried between batches, so a run interrupted at step k and resumed
+takes exactly the steps the uninterrupted run would have taken. Ctrl-C finishes the
+step under way, saves such a checkpoint and returns.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from . import backend, optim
+from . import functional as F
+from .data.batching import ContiguousBatches, random_windows
+from .data.tokenizers import Tokenizer, tokenizer_from_dict
+from .io import CheckpointError, load, save
+from .models import check_same_model, model_from_config
+from .nn import Module
+from .tensor import Tensor, no_grad, tensor
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run (saved in its checkpoints)."""
+
+    steps: int = 1000  # optimizer steps in the whole run
+    batch_size: int = 32
+    seq_len: int = 64  # tokens per row of a batch (the truncation length of BPTT)
+    lr: float = 3e-3  # peak learning rate of Adam
+    warmup_steps: int = 50  # linear warm-up, then cosine decay to min_lr_ratio · lr
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0  # 0 turns clipping off
+    eval_every: int = 200  # steps between validation losses (0: only at the end)
+    eval_batches: int = 20  # validation batches per periodic check (the final one uses all)
+    checkpoint_every: int = 0  # steps between checkpoints (0: only at the end and on Ctrl-C)
+    max_seconds: float = 0.0  # a time budget: stop after this long, the decay fitted to it (0: none)
+    device: str = "cpu"
+
+
+@dataclass
+class History:
+    """What a run has measured so far: the training loss of every step, validation at intervals."""
+
+    train_losses: list[float] = field(default_factory=list)
+    val_steps: list[int] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    """Loss of a model on held-out text, in the three units people quote."""
+
+    loss: float  # nats per token
+    tokens: int
+    chars_per_token: float
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.loss)
+
+    @property
+    def bits_per_char(self) -> float:
+        return bits_per_char(self.loss, self.chars_per_token)
+
+    def __str__(self) -> str:
+        return f"loss {self.loss:.4f} nats/token, perplexity {self.perplexity:.2f}, {self.bits_per_char:.4f} bits/char"
+
+
+def bits_per_char(nats_per_token: float, chars_per_token: float) -> float:
+    """Nats per token -> bits per character: ÷ ln 2 (nats to bits), ÷ characters per token."""
+    return nats_per_token / math.log(2) / chars_per_token
+
+
+def chars_per_token(tokenizer: Tokenizer, ids: Sequence[int]) -> float:
+    """How many characters of text one token stands for, on average, in ``ids``."""
+    return len(tokenizer.decode(list(ids))) / len(ids)
+
+
+class WarmupCosineLR(optim.LRScheduler):
+    """Linear warm-up to the base rate, then a cosine down to ``min_lr_ratio`` of it:
+
+        step < warmup:   lr = base · (step + 1) / warmup
+        afterwards:      lr = base · (r + (1 − r) · (1 + cos(π · p)) / 2),
+                         p = (step − warmup) / (total − warmup), clipped to [0, 1]
+    """
+
+    def __init__(self, optimizer: optim.Optimizer, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.1):
+        self.warmup_steps, self.total_steps, self.min_lr_ratio = warmup_steps, total_steps, min_lr_ratio
+        super().__init__(optimizer)
+
+    def get_lr(self) -> float:
+        if self.last_step < self.warmup_steps:
+            return self.base_lr * (self.last_step + 1) / self.warmup_steps
+        progress = min(1.0, (self.last_step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        cosine = (1 + math.cos(math.pi * progress)) / 2
+        return self.base_lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine)
+
+
+def detach_state(state):
+    """The recurrent state cut from the graph: the gradient of the next batch stops here."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(detach_state(part) for part in state)
+    return state.detach()
+
+
+def _on_device(ids: np.ndarray, device: str):
+    """Token ids on the model's device (host arrays stay as they are on the CPU)."""
+    return ids if device == "cpu" else tensor(ids, device=device)
+
+
+def show_progress_default() -> bool:
+    """Progress bars by default only for a person watching: a terminal, and not TINYLM_FAST=1."""
+    return sys.stderr.isatty() and os.environ.get("TINYLM_FAST") != "1"
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def evaluate(
+    model: Module,
+    tokenizer: Tokenizer,
+    ids: Sequence[int],
+    batch_size: int = 32,
+    seq_len: int = 64,
+    max_batches: int | None = None,
+) -> Evaluation:
+    """Average next-token loss of ``model`` on ``ids`` (held-out text), without gradients.
+
+    The text is read as ``ContiguousBatches``: a recurrent model carries its state from
+    one batch to the next, as in training, so every token is predicted from all the text
+    before it in its row; a GPT sees at most its context of ``seq_len`` tokens.
+    """
+    device = model.parameters()[0].device
+    batches = ContiguousBatches(ids, batch_size, seq_len)
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    with no_grad():
+        for index, (x, y) in enumerate(batches):
+            if max_batches is not None and index >= max_batches:
+                break
+            logits, state = model(_on_device(x, device), state)
+            total += F.cross_entropy(logits, _on_device(y, device), reduction="sum").item()
+            count += y.size
+    model.train(was_training)
+    return Evaluation(total / count, count, chars_per_token(tokenizer, ids))
+
+
+# ------------------------------------------------------------------ sampling
+
+
+def next_token_probabilities(logits: np.ndarray, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
+    """The distribution to draw the next token from, given the last position's logits (V,).
+
+    * temperature T: p ∝ exp(logits / T); T < 1 sharpens, T > 1 flattens, T = 0 is greedy
+      (all the probability on the most likely token);
+    * top_k: keep the k most likely tokens;
+    * top_p (nucleus): keep the most likely tokens until their probability adds up to p.
+    The kept probabilities are renormalised to sum to 1.
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
+    logits = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        probabilities = np.zeros_like(logits)
+        probabilities[np.argmax(logits)] = 1.0
+        return probabilities
+    scaled = logits / temperature
+    probabilities = np.exp(scaled - scaled.max())
+    probabilities /= probabilities.sum()
+    order = np.argsort(-probabilities, kind="stable")
+    keep = len(order)
+    if top_k is not None:
+        keep = min(keep, top_k)
+    if top_p is not None:
+        # the smallest prefix whose mass reaches top_p (at least one token)
+        keep = min(keep, int(np.searchsorted(np.cumsum(probabilities[order]), top_p)) + 1)
+    probabilities[order[keep:]] = 0.0
+    return probabilities / probabilities.sum()
+
+
+def generate(
+    model: Module,
+    tokenizer: Tokenizer,
+    prompt: str = "\n",
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> str:
+    """Continue ``prompt`` by ``max_new_tokens`` tokens drawn one at a time; returns the continuation.
+
+    The same seed gives the same text; without one, the draws come from tl's generator
+    (seeded by ``tl.manual_seed``). ``temperature=0`` is greedy decoding.
+    """
+    prompt_ids = tokenizer.encode(prompt)
+    if not prompt_ids:
+        raise ValueError("generate needs a prompt of at least one token to start from (e.g. a newline)")
+    rng = np.random.default_rng(seed) if seed is not None else backend.generator("cpu")
+    device = model.parameters()[0].device
+    ids = list(prompt_ids)
+    was_training = model.training
+    model.eval()
+    with no_grad():
+        state, feed = None, ids
+        for _ in range(max_new_tokens):
+            if not model.recurrent:
+                state, feed = None, ids[-model.context_length :]
+            logits, state = model(_on_device(np.asarray([feed], dtype=np.int64), device), state)
+            probabilities = next_token_probabilities(logits.numpy()[0, -1], temperature, top_k, top_p)
+            ids.append(int(rng.choice(len(probabilities), p=probabilities)))
+            feed = ids[-1:]
+    model.train(was_training)
+    return tokenizer.decode(ids[len(prompt_ids) :])
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[Module, Tokenizer, dict[str, Any]]:
+    """The model (with its trained weights), the tokenizer and the whole saved state of a run."""
+    checkpoint = load(path)
+    if not isinstance(checkpoint, dict) or "model_config" not in checkpoint:
+        raise CheckpointError(f"{path} is a tinylm file but not a language-model checkpoint (no model_config in it)")
+    model = model_from_config(checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model"])
+    return model.to(backend.check_device(device)), tokenizer_from_dict(checkpoint["tokenizer"]), checkpoint
+
+
+class _InterruptFlag:
+    """While installed, the first Ctrl-C only raises a flag (the loop saves and stops after
+    the step under way); a second Ctrl-C interrupts at once, as usual."""
+
+    def __init__(self):
+        self.raised = False
+        self.installed = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+
+    def __enter__(self) -> "_InterruptFlag":
+        if self.installed:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc_info) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ------------------------------------------------------------------ training
+
+
+class Trainer:
+    """Trains a language model from ``build_model`` on a stream of token ids.
+
+    Recurrent models read the training text as ``ContiguousBatches`` and carry their state
+    between batches (truncated backpropagation through time); a GPT reads random windows.
+    Adam with warm-up and cosine decay, gradient clipping, validation every
+    ``eval_every`` steps, checkpoints and a loss-curve PNG in ``run_dir``.
+    """
+
+    REPLAN_EVERY = 20  # steps between estimates of how many steps fit in max_seconds
+
+    def __init__(
+        self,
+        model: Module,
+        tokenizer: Tokenizer,
+        train_ids: Sequence[int],
+        val_ids: Sequence[int],
+        config: TrainConfig | None = None,
+        run_dir: str | os.PathLike | None = None,
+        data: dict[str, Any] | None = None,
+    ):
+        self.config = config or TrainConfig()
+        self.model = model.to(backend.check_device(self.config.device))
+        self.tokenizer = tokenizer
+        self.train_ids = np.asarray(train_ids, dtype=np.int64)
+        self.val_ids = np.asarray(val_ids, dtype=np.int64)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.data = data or {}  # where the text came from, saved so `tinylm eval` can find it again
+        self.optimizer = optim.Adam(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        self.scheduler = WarmupCosineLR(self.optimizer, self.config.warmup_steps, self.config.steps, self.config.min_lr_ratio)
+        self.batches = ContiguousBatches(self.train_ids, self.config.batch_size, self.config.seq_len) if model.recurrent else None
+        self.state = None  # the recurrent state carried to the next batch
+        self.step = 0
+        self.history = History()
+        self.last_evaluation: Evaluation | None = None
+        self.interrupted = False  # whether the last train() stopped at a Ctrl-C
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoint.npz" if self.run_dir is not None else None
+
+    # ------------------------------------------------------------ one step
+    def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.batches is None:
+            return random_windows(self.train_ids, self.config.batch_size, self.config.seq_len)
+        x, y, new_pass = self.batches.next_batch()
+        if new_pass:
+            self.state = None  # the rows start again from their beginnings
+        return x, y
+
+    def train_step(self) -> float:
+        """One optimizer step on the next batch; returns its loss (nats per token)."""
+        device = self.config.device
+        x, y = self._next_batch()
+        logits, state = self.model(_on_device(x, device), self.state)
+        loss = F.cross_entropy(logits, _on_device(y, device))
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.config.clip_grad_norm > 0:
+            optim.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.state = detach_state(state)
+        self.step += 1
+        return loss.item()
+
+    def validate(self, max_batches: int | None = None) -> Evaluation:
+        return evaluate(self.model, self.tokenizer, self.val_ids, self.config.batch_size, self.config.seq_len, max_batches)
+
+    # ------------------------------------------------------------ the loop
+    def train(self, until: int | None = None, progress: bool | None = None, on_step: Callable[["Trainer", float], None] | None = None) -> History:
+        """Train up to step ``until`` (default: ``config.steps``), Ctrl-C or ``config.max_seconds``.
+
+        With ``max_seconds`` the run is as long as the time allows, at most ``config.steps``:
+        every ``REPLAN_EVERY`` steps the speed measured so far says how many steps fit, and the
+        cosine decay is stretched or shrunk to end then. (Such a run depends on the machine's
+        speed, so only runs without a time budget repeat exactly.)
+
+        Shows a tqdm progress bar (loss, tokens/s, ETA) when ``progress`` is True; by default
+        only in a terminal and not with TINYLM_FAST=1. ``on_step(trainer, loss)`` runs after
+        every step. Saves a checkpoint and the loss curve in ``run_dir`` at the end.
+        """
+        config = self.config
+        until = config.steps if until is None else until
+        show = show_progress_default() if progress is None else progress
+        tokens_per_step = config.batch_size * config.seq_len
+        bar = tqdm(total=until, initial=self.step, disable=not show, unit="step", dynamic_ncols=True, leave=True)
+        started = time.perf_counter()
+        steps_before = self.step
+        with _InterruptFlag() as interrupt:
+            while self.step < until:
+                loss = self.train_step()
+                self.history.train_losses.append(loss)
+                elapsed = time.perf_counter() - started
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens_per_step * (self.step - steps_before) / elapsed:,.0f}")
+                if on_step is not None:
+                    on_step(self, loss)
+                if config.max_seconds and self.step % self.REPLAN_EVERY == 0:
+                    bar.total = self._fit_to_time(elapsed, self.step - steps_before)
+                if config.eval_every and self.step % config.eval_every == 0 and self.step < until:
+                    self._record_validation(bar, config.eval_batches)
+                if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if interrupt.raised or (config.max_seconds and elapsed >= config.max_seconds):
+                    break
+        bar.close()
+        self.interrupted = interrupt.raised
+        if interrupt.raised:
+            print(f"Interrupted at step {self.step}.", file=sys.stderr)
+        else:
+            self._record_validation(bar, None)
+        if self.run_dir is not None:
+            self.save_checkpoint()
+            self.plot(self.run_dir / "loss.png")
+            print(f"Saved {self.checkpoint_path} (resume with --resume) and {self.run_dir / 'loss.png'}", file=sys.stderr)
+        return self.history
+
+    def _fit_to_time(self, elapsed: float, steps_taken: int) -> int:
+        """Set the schedule's length to the steps that fit in what is left of max_seconds."""
+        affordable = self.step + int((self.config.max_seconds - elapsed) * steps_taken / elapsed)
+        self.scheduler.total_steps = max(self.step + 1, min(self.config.steps, affordable))
+        return self.scheduler.total_steps
+
+    def _record_validation(self, bar, max_batches: int | None) -> None:
+        evaluation = self.validate(max_batches)
+        self.history.val_steps.append(self.step)
+        self.history.val_losses.append(evaluation.loss)
+        self.last_evaluation = evaluation
+        bar.write(f"step {self.step}: validation {evaluation}")
+
+    def plot(self, path: str | os.PathLike) -> None:
+        """Save the training loss (raw and smoothed) and the validation losses as a PNG."""
+        from .viz import plot_loss
+
+        losses = self.history.train_losses
+        figure = plot_loss({"train": losses}, smooth=max(1, min(50, len(losses) // 10)), ylabel="loss (nats per token)")
+        figure.axes[0].plot(self.history.val_steps, self.history.val_losses, "o-", label="validation")
+        figure.axes[0].legend()
+        figure.savefig(path, dpi=100)
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly where it is."""
+        carried = self.state if isinstance(self.state, tuple) else (self.state,) if self.state is not None else ()
+        return {
+            "model_config": self.model.config,
+            "model": self.model.state_dict(),
+            "tokenizer": self.tokenizer.to_dict(),
+            "train_config": asdict(self.config),
+            "data": self.data,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "rng": backend.get_rng_state(),
+            "batch_position": self.batches.position if self.batches is not None else 0,
+            "carried_state": [part.data for part in carried],
+            "carried_state_is_tuple": isinstance(self.state, tuple),
+            "history": asdict(self.history),
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            raise ValueError("save_checkpoint needs a path, or a run_dir given to the Trainer")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(self.state_dict(), path)
+        return path
+
+    def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from ``checkpoint`` (its model must be this trainer's model)."""
+        check_same_model(checkpoint["model_config"], self.model.config)
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.step = checkpoint["step"]
+        backend.set_rng_state(checkpoint["rng"])
+        if self.batches is not None:
+            self.batches.position = checkpoint["batch_position"]
+        device = self.config.device
+        carried = tuple(Tensor(backend.to_device(part, device)) for part in checkpoint["carried_state"])
+        self.state = carried if checkpoint["carried_state_is_tuple"] else (carried[0] if carried else None)
+        self.history = History(**checkpoint["history"])
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        train_ids: Sequence[int],
+        val_ids: Sequence[int],
+        run_dir: str | os.PathLike | None = None,
+        **config_changes,
+    ) -> "Trainer":
+        """A trainer that continues the run saved at ``path`` (``config_changes``, e.g. steps=
+        or device=, override its saved settings)."""
+        model, tokenizer, checkpoint = load_checkpoint(path)
+        saved = checkpoint["train_config"]
+        unknown = sorted(set(config_changes) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise TypeError(f"unknown training settings {unknown}")
+        config = TrainConfig(**{**saved, **config_changes})
+        trainer = cls(model, tokenizer, train_ids, val_ids, config, run_dir or Path(path).parent, checkpoint["data"])
+        trainer.load_state_dict(checkpoint)
+        return trainer

@@ -1,0 +1,114 @@
+"""Language models chosen by name: "lstm", "gru", "rnn" and "gpt".
+
+Every model here maps token ids to next-token logits the same way,
+
+    logits, state = model(ids, state=None)      # ids (B, T) -> logits (B, T, vocab_size)
+
+so one training loop, one sampler and one evaluator serve them all. A recurrent model
+returns the hidden state after the last position (pass it back in to continue the text);
+the GPT keeps no state (it returns None) and sees at most ``context_length`` tokens.
+
+``build_model(name, vocab_size, **config)`` makes a model and records everything needed
+to make it again in ``model.config``; checkpoints store that config, so loading one
+rebuilds the right model (``model_from_config``), and resuming a run with a different
+model is caught with a clear error (``check_same_model``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import nn
+from .nn.transformer import GPT
+from .tensor import Tensor
+
+
+class ModelMismatchError(ValueError):
+    """A checkpoint (or config) that belongs to a different model than the one asked for."""
+
+
+class RecurrentLM(nn.Module):
+    """Embedding -> recurrent layers (LSTM, GRU or Elman RNN) -> linear read-out.
+
+        e = E[ids]                  (B, T, embed_dim)
+        h, state = cell(e, state)   (B, T, hidden_size)   the recurrence
+        logits = h Wᵀ + b           (B, T, vocab_size)
+    """
+
+    recurrent = True
+    context_length = None
+    CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 1, cell: str = "lstm"):
+        if cell not in self.CELLS:
+            raise ValueError(f"unknown recurrent cell {cell!r}: expected one of {sorted(self.CELLS)}")
+        self.cell = cell
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.rnn = self.CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, ids, state=None) -> tuple[Tensor, Any]:
+        hidden, state = self.rnn(self.embedding(ids), state)
+        return self.head(hidden), state
+
+
+class TransformerLM(GPT):
+    """The small GPT (``nn.transformer.GPT``) with the common ``(logits, state)`` interface."""
+
+    recurrent = False
+
+    def forward(self, ids, state=None) -> tuple[Tensor, None]:
+        if ids.shape[-1] > self.context_length:
+            raise ValueError(
+                f"the GPT sees at most context_length={self.context_length} tokens, got a sequence of {ids.shape[-1]}"
+            )
+        return super().forward(ids), None
+
+
+# The settings each model is built with unless the caller overrides them.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "lstm": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
+    "gru": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
+    "rnn": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
+    "gpt": {"context_length": 128, "embed_dim": 128, "num_heads": 4, "num_layers": 4, "dropout": 0.0, "tie_weights": False},
+}
+MODEL_NAMES = tuple(DEFAULTS)
+
+
+def build_model(name: str, vocab_size: int, **config) -> nn.Module:
+    """The model called ``name`` for a vocabulary of ``vocab_size`` tokens.
+
+    ``config`` overrides entries of ``DEFAULTS[name]``; the complete settings are kept in
+    ``model.config`` (a plain dict, saved in checkpoints).
+    """
+    if name not in DEFAULTS:
+        raise ValueError(f"unknown model {name!r}: expected one of {list(MODEL_NAMES)}")
+    unknown = sorted(set(config) - set(DEFAULTS[name]))
+    if unknown:
+        raise ValueError(f"model {name!r} has no setting {', '.join(unknown)}: its settings are {sorted(DEFAULTS[name])}")
+    settings = {**DEFAULTS[name], **config}
+    if name == "gpt":
+        model = TransformerLM(vocab_size, **settings)
+    else:
+        model = RecurrentLM(vocab_size, cell=name, **settings)
+    model.config = {"model": name, "vocab_size": vocab_size, **settings}
+    return model
+
+
+def model_from_config(config: dict[str, Any]) -> nn.Module:
+    """Rebuild a model from the ``config`` that ``build_model`` recorded."""
+    settings = dict(config)
+    return build_model(settings.pop("model"), settings.pop("vocab_size"), **settings)
+
+
+def check_same_model(saved: dict[str, Any], current: dict[str, Any], source: str = "the checkpoint") -> None:
+    """Raise ModelMismatchError naming the first settings that differ between two configs."""
+    differences = [
+        f"{key} {saved.get(key)!r} (this run: {current.get(key)!r})"
+        for key in sorted(set(saved) | set(current))
+        if saved.get(key) != current.get(key)
+    ]
+    if differences:
+        raise ModelMismatchError(
+            f"{source} holds a different model: {'; '.join(differences)}. "
+            "Start a new run (another --out folder), or use the same model settings"
+        )
