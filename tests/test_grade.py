@@ -47,3 +47,10 @@ def test_grader_grades_mixed_submissions(tmp_path, capsys):
 def test_grader_reports_a_missing_path(tmp_path, capsys):
     assert main([str(tmp_path / "nobody")]) == 2
     assert "no such submission" in capsys.readouterr().err
+
+
+def test_the_tinylm_command_hands_grade_to_the_grader(tmp_path, capsys):
+    from tinylm.cli import main as tinylm
+
+    assert tinylm(["grade", str(tmp_path / "nobody")]) == 2
+    assert "no such submission" in capsys.readouterr().err

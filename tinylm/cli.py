@@ -3,6 +3,7 @@
     tinylm train --model lstm --data builtin --steps 2000
     tinylm generate --checkpoint runs/lstm/checkpoint.npz --prompt "The "
     tinylm eval --checkpoint runs/lstm/checkpoint.npz
+    tinylm grade submissions/ --out grades/      (exercise submissions; see tinylm.exercises.grade)
 
 ``tinylm COMMAND --help`` explains every option. A mistake in the input (a missing file,
 an empty corpus, a checkpoint of another model, an unknown device) is reported in one
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     measure.add_argument("--val-fraction", type=float, default=None, help="the last part of the text to measure on (default: the training run's)")
     measure.add_argument("--ngram-order", type=int, default=5, help="order of the Kneser-Ney baseline (0: skip it; default: 5)")
     _add_common(measure)
+
+    # listed for --help only: main() hands `tinylm grade ...` to tinylm.exercises.grade
+    commands.add_parser("grade", help="grade exercise submissions (tinylm grade --help)")
     return parser
 
 
@@ -178,6 +182,11 @@ COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0, or 2 for a mistake in the input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["grade"]:  # grading parses its own options
+        from .exercises.grade import main as grade
+
+        return grade(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         backend.check_device(args.device)
