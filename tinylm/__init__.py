@@ -26,5 +26,7 @@ from .tensor import (
 )
 from .ops import Function, ShapeError
 from .gradcheck import GradcheckError, gradcheck, numerical_grad
+from .io import CheckpointError, load, save
+from . import optim
 
 __version__ = "0.1.0"

@@ -1,4 +1,21 @@
 """Functions on tensors that layers and losses are made of (``import tinylm.functional as F``)."""
 from .layers import dropout, embedding, linear
+from .softmax import log_softmax, softmax
+from .cross_entropy import cross_entropy
+from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_product_attention_composed
+from .conv import conv1d, conv1d_composed, max_pool1d
 
-__all__ = ["dropout", "embedding", "linear"]
+__all__ = [
+    "conv1d",
+    "conv1d_composed",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "linear",
+    "log_softmax",
+    "masked_softmax",
+    "max_pool1d",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_composed",
+    "softmax",
+]

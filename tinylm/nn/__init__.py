@@ -3,3 +3,8 @@ from . import init
 from .linear import GELU, Dropout, Embedding, Linear, ReLU, Sigmoid, Tanh
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 from .normalization import LayerNorm
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .attention import AdditiveAttention, LearnedPositionalEncoding, MultiheadAttention, SinusoidalPositionalEncoding
+from .transformer import GPT, TransformerBlock
+from .seq2seq import Seq2Seq
+from .conv import Conv1d, MaxPool1d
