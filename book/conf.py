@@ -19,6 +19,8 @@ for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
 
 # the kernels that execute the chapters must draw inline, even where MPLBACKEND=Agg is set
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# a page cannot redraw a progress bar: it would show every update as a line
+os.environ["TINYLM_PROGRESS"] = "0"
 
 project = "tinylm"
 author = "The tinylm authors"

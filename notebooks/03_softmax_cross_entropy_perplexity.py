@@ -31,9 +31,9 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 import tinylm as tl
+from tinylm.progress import progress_bar
 import tinylm.functional as F
 from tinylm import data, nn, optim, viz
 
@@ -264,7 +264,7 @@ batch_size = 2048
 eval_every = 20 if FAST else 100
 
 train_losses, val_points = [], []
-for step in tqdm(range(steps), desc="training", disable=FAST):
+for step in progress_bar(range(steps), desc="training"):
     positions = rng.integers(0, len(train_ids) - 1, size=batch_size)
     loss = F.cross_entropy(model(train_ids[positions]), train_ids[positions + 1])
     optimizer.zero_grad()

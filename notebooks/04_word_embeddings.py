@@ -240,7 +240,7 @@ fig
 # vocabulary and answers queries:
 
 # %%
-vectors = w2v.WordVectors(model.input_embedding.weight, vocabulary)
+vectors = w2v.WordVectors(model.input_vectors, vocabulary)
 for word in ("int", "list", "true", "error", "class", "string"):
     neighbours = ", ".join(f"{other} ({score:.2f})" for other, score in vectors.most_similar(word, k=6))
     print(f"{word:>7}: {neighbours}")

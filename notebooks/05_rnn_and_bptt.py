@@ -35,9 +35,9 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 import tinylm as tl
+from tinylm.progress import progress_bar
 import tinylm.functional as F
 from tinylm import nn, optim, viz
 from tinylm.nn.gradient_flow import hidden_gradient_norms
@@ -304,7 +304,7 @@ def train(max_norm, num_steps):
     model = Recaller(64)
     optimizer = optim.SGD(model.parameters(), lr=0.5)
     losses, grad_norms = [], []
-    for _ in tqdm(range(num_steps), desc=f"max_norm={max_norm}", disable=FAST):
+    for _ in progress_bar(range(num_steps), desc=f"max_norm={max_norm}"):
         x_batch, y_batch = first_symbol_batch(generator, 64)
         loss = F.cross_entropy(model(x_batch), y_batch)
         optimizer.zero_grad()

@@ -36,9 +36,9 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 import tinylm as tl
+from tinylm.progress import progress_bar
 import tinylm.functional as F
 from tinylm import nn, optim, viz
 from tinylm.nn.gradient_flow import hidden_gradient_norms
@@ -192,7 +192,7 @@ def train(make_recurrent, name):
     model = KeyReader(make_recurrent(KEYS + DISTRACTORS, 32))
     optimizer = optim.Adam(model.parameters(), lr=0.01)
     losses = []
-    for _ in tqdm(range(num_steps), desc=name, disable=FAST):
+    for _ in progress_bar(range(num_steps), desc=name):
         x_batch, y_batch = key_batch(generator, 32)
         loss = F.cross_entropy(model(x_batch), y_batch)
         optimizer.zero_grad()

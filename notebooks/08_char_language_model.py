@@ -39,9 +39,9 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 import tinylm as tl
+from tinylm.progress import progress_bar
 import tinylm.functional as F
 from tinylm import data, lm, models, optim, viz
 from tinylm.ngram import KneserNeyLM
@@ -118,7 +118,7 @@ optimizer = optim.Adam(model.parameters(), lr=3e-3)
 print(model)
 
 state, scratch_losses = None, []
-for step in tqdm(range(10 if FAST else 100), desc="by hand", disable=FAST):
+for step in progress_bar(range(10 if FAST else 100), desc="by hand"):
     x, y, new_pass = batches.next_batch()
     if new_pass:
         state = None
@@ -234,7 +234,7 @@ config = lm.TrainConfig(
 )
 trainer = lm.Trainer(model, tokenizer, train_ids, val_ids, config)
 started = time.perf_counter()
-history = trainer.train(progress=not FAST)
+history = trainer.train()
 print(f"{config.steps} steps in {time.perf_counter() - started:.0f} s")
 
 lstm_eval = trainer.last_evaluation  # the final validation covers the whole held-out text

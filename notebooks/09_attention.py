@@ -38,9 +38,9 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from tqdm import tqdm
 
 import tinylm as tl
+from tinylm.progress import progress_bar
 import tinylm.functional as F
 from tinylm import nn, optim, viz
 
@@ -263,7 +263,7 @@ def reversal_batch(batch_size):
 seq2seq = nn.Seq2Seq(source_vocab=len(letters), target_vocab=len(letters) + 1, embed_dim=16, hidden_size=64)
 optimizer = optim.Adam(seq2seq.parameters(), lr=1e-2)
 losses = []
-for step in tqdm(range(40 if FAST else 600), desc="seq2seq", disable=FAST):
+for step in progress_bar(range(40 if FAST else 600), desc="seq2seq"):
     source, target_in, target = reversal_batch(64)
     loss = F.cross_entropy(seq2seq(source, target_in), target)
     optimizer.zero_grad()

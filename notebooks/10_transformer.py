@@ -226,7 +226,7 @@ for name, model in candidates.items():
     trainer = lm.Trainer(model, tokenizer, train_ids, val_ids, config)
     clock = []  # seconds since the start, after every step
     started = time.perf_counter()
-    history = trainer.train(progress=not FAST, on_step=lambda trainer, loss: clock.append(time.perf_counter() - started))
+    history = trainer.train(on_step=lambda trainer, loss: clock.append(time.perf_counter() - started))
     runs[name] = {"losses": history.train_losses, "seconds": clock, "final": trainer.last_evaluation}
     print(f"{name}: {trainer.step} steps in {clock[-1]:.1f} s of training; validation {trainer.last_evaluation}")
 

@@ -47,13 +47,3 @@ def float64():
 def torch():
     """PyTorch when installed; the test skips (visibly) otherwise."""
     return pytest.importorskip("torch", reason="PyTorch not installed: cross-checks against it are skipped")
-
-
-def assert_close(actual, expected, rtol: float = 1e-5, atol: float = 1e-6, name: str = "value") -> None:
-    """Compare tensors/arrays (any device) and name what differs."""
-    actual = actual.numpy() if isinstance(actual, tl.Tensor) else np.asarray(getattr(actual, "get", lambda: actual)())
-    if hasattr(expected, "detach"):
-        expected = expected.detach().cpu().numpy()
-    expected = expected.numpy() if isinstance(expected, tl.Tensor) else np.asarray(expected)
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape}, expected {expected.shape}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=f"{name} differs")

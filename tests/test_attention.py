@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from assertions import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import pytest
 import tinylm as tl
 from tinylm import backend
 
-from conftest import assert_close
+from assertions import assert_close
 
 
 @pytest.fixture

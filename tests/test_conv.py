@@ -12,7 +12,7 @@ import tinylm.functional as F
 from tinylm import nn
 from tinylm.functional.conv import conv1d_output_length
 
-from conftest import assert_close
+from assertions import assert_close
 
 # (stride, padding, dilation): plain, strided, padded, dilated, and all three at once
 SETTINGS = [(1, 0, 1), (2, 0, 1), (1, 2, 1), (1, 0, 3), (3, 2, 2)]

@@ -10,7 +10,7 @@ from tinylm import glove as G
 from tinylm import word2vec as W
 from tinylm.data import builtin_corpus
 
-from conftest import assert_close
+from assertions import assert_close
 
 
 def test_cooccurrence_counts_by_hand():

@@ -11,7 +11,7 @@ import tinylm as tl
 import tinylm.functional as F
 from tinylm import nn
 
-from conftest import assert_close
+from assertions import assert_close
 
 
 def check_module_gradients(module: nn.Module, x: tl.Tensor) -> None:

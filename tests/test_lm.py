@@ -26,7 +26,7 @@ from tinylm.lm import (
 from tinylm.models import ModelMismatchError, RecurrentLM, build_model, check_same_model, model_from_config
 from tinylm.ngram import KneserNeyLM
 
-from conftest import assert_close
+from assertions import assert_close
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 30
 TOKENIZER = CharTokenizer.train(TEXT)

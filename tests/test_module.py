@@ -10,7 +10,7 @@ import tinylm as tl
 from tinylm import nn
 from tinylm.nn.module import IncompatibleKeys
 
-from conftest import assert_close
+from assertions import assert_close
 
 VOCAB, DIM = 11, 4
 

@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinylm as tl
 
-from conftest import assert_close
+from assertions import assert_close
 
 MAX_SIDE = 4
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,7 +9,7 @@ import pytest
 import tinylm as tl
 from tinylm import optim
 
-from conftest import assert_close
+from assertions import assert_close
 
 OPTIMIZER_CASES = [
     ("SGD", {"lr": 0.1}),

@@ -11,7 +11,7 @@ import tinylm as tl
 from tinylm import metrics, nn
 from tinylm import pretraining as P
 
-from conftest import assert_close
+from assertions import assert_close
 
 
 def test_mask_tokens_chooses_15_percent_and_corrupts_80_10_10():

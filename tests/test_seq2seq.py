@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close
+from assertions import assert_close
 
 import tinylm as tl
 import tinylm.functional as F

@@ -6,7 +6,7 @@ import pytest
 
 import tinylm as tl
 import tinylm.functional as F
-from conftest import assert_close
+from assertions import assert_close
 
 SHAPE = (2, 3, 4)
 

@@ -11,7 +11,7 @@ import pytest
 import tinylm as tl
 from tinylm.ops import Function
 
-from conftest import assert_close
+from assertions import assert_close
 
 # ---------------------------------------------------------------- creation
 

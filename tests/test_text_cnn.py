@@ -9,7 +9,7 @@ import tinylm.functional as F
 from tinylm import metrics, optim
 from tinylm.text_cnn import TextCNN
 
-from conftest import assert_close
+from assertions import assert_close
 
 # Every sentence holds the words 1, 2 and 3 once each, in an order that names its class,
 # somewhere among random filler words. Counting words cannot tell the classes apart;

@@ -9,7 +9,7 @@ import tinylm as tl
 from tinylm import word2vec as W
 from tinylm.data import builtin_corpus
 
-from conftest import assert_close
+from assertions import assert_close
 
 
 def loss_inputs(device: str = "cpu", n: int = 4, k: int = 3, d: int = 5) -> list[tl.Tensor]:

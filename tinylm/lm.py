@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from . import backend, optim
 from . import functional as F
@@ -41,6 +40,7 @@ from .data.tokenizers import Tokenizer, tokenizer_from_dict
 from .io import CheckpointError, load, save
 from .models import check_same_model, model_from_config
 from .nn import Module
+from .progress import progress_bar
 from .tensor import Tensor, no_grad, tensor
 
 
@@ -134,11 +134,6 @@ def detach_state(state):
 def _on_device(ids: np.ndarray, device: str):
     """Token ids on the model's device (host arrays stay as they are on the CPU)."""
     return ids if device == "cpu" else tensor(ids, device=device)
-
-
-def show_progress_default() -> bool:
-    """Progress bars by default only for a person watching: a terminal, and not TINYLM_FAST=1."""
-    return sys.stderr.isatty() and os.environ.get("TINYLM_FAST") != "1"
 
 
 # ------------------------------------------------------------------ evaluation
@@ -365,14 +360,13 @@ class Trainer:
         speed, so only runs without a time budget repeat exactly.)
 
         Shows a tqdm progress bar (loss, tokens/s, ETA) when ``progress`` is True; by default
-        only in a terminal and not with TINYLM_FAST=1. ``on_step(trainer, loss)`` runs after
+        only in a terminal or a notebook (``progress.show_progress_default``). ``on_step(trainer, loss)`` runs after
         every step. Saves a checkpoint and the loss curve in ``run_dir`` at the end.
         """
         config = self.config
         until = config.steps if until is None else until
-        show = show_progress_default() if progress is None else progress
         tokens_per_step = config.batch_size * config.seq_len
-        bar = tqdm(total=until, initial=self.step, disable=not show, unit="step", dynamic_ncols=True, leave=True)
+        bar = progress_bar(total=until, initial=self.step, show=progress, unit="step", leave=True)
         started = time.perf_counter()
         steps_before = self.step
         with _InterruptFlag() as interrupt:
