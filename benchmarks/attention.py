@@ -18,37 +18,20 @@ the next one); we report medians and the median of the per-round ratios.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import tinylm as tl
 import tinylm.functional as F
 from tinylm import nn, optim
+from timing import interleaved, median_ms, median_ratio
 
-PAUSE_S = 0.3
-
-
-def interleaved(contenders: dict, rounds: int) -> dict[str, list[float]]:
-    """Seconds per call of each contender, ``rounds`` times, in A B C A B C … order."""
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for name, step in contenders.items():
-        step()  # warm-up: allocations, thread pools, first-call caches
-    for _ in range(rounds):
-        for name, step in contenders.items():
-            time.sleep(PAUSE_S)
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def report(title: str, times: dict[str, list[float]], reference: str) -> None:
     print(f"\n{title}")
     for name, values in times.items():
-        ratio = statistics.median(t / r for t, r in zip(values, times[reference]))
-        print(f"  {name:<22} median {statistics.median(values) * 1e3:8.1f} ms   {ratio:5.2f}x {reference}")
+        print(f"  {name:<22} median {median_ms(values):8.1f} ms   {median_ratio(times, name, reference):5.2f}x {reference}")
 
 
 # ---------------------------------------------------------------- attention

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 import tracemalloc
 
 import numpy as np
@@ -31,6 +29,7 @@ import numpy as np
 import tinylm as tl
 import tinylm.functional as F
 from tinylm.functional.cross_entropy import cross_entropy_composed
+from timing import interleaved, median_ms, median_ratio
 
 MiB = 2**20
 
@@ -52,13 +51,6 @@ def peak_memory(step) -> int:
         return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-
-
-def timed(step) -> float:
-    time.sleep(0.3)
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -106,13 +98,7 @@ def main() -> None:
             np.testing.assert_allclose(fused_grad, other, rtol=1e-4, atol=1e-9, err_msg=f"fused vs {name}")
 
     memory = {name: peak_memory(steps[name]) for name in ("fused", "composed")}
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            times[name].append(timed(step))
-
-    def ratio(slow: str, fast: str) -> float:
-        return statistics.median(s / f for s, f in zip(times[slow], times[fast]))
+    times = interleaved(steps, args.rounds)
 
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     logits_mib = logits.nbytes / MiB
@@ -121,15 +107,15 @@ def main() -> None:
         f"({logits_mib:.0f} MiB), reduction='mean', {args.rounds} rounds, threads: {threads}"
     )
     for name in steps:
-        line = f"  {name:<16} {1e3 * statistics.median(times[name]):9.1f} ms"
+        line = f"  {name:<16} {median_ms(times[name]):9.1f} ms"
         if name in memory:
             line += f"   peak {memory[name] / MiB:7.1f} MiB ({memory[name] / logits.nbytes:.1f} x the logits)"
         print(line)
-    print(f"  composed / fused: {ratio('composed', 'fused'):.2f}x the time (median of per-round ratios), "
+    print(f"  composed / fused: {median_ratio(times, 'composed', 'fused'):.2f}x the time (median of per-round ratios), "
           f"{memory['composed'] / memory['fused']:.2f}x the peak memory")
-    print(f"  fused / floor:    {ratio('fused', 'floor (one exp)'):.2f}x the time of one exp over the logits")
+    print(f"  fused / floor:    {median_ratio(times, 'fused', 'floor (one exp)'):.2f}x the time of one exp over the logits")
     if "pytorch" in steps:
-        print(f"  fused / pytorch:  {ratio('fused', 'pytorch'):.2f}x the time")
+        print(f"  fused / pytorch:  {median_ratio(times, 'fused', 'pytorch'):.2f}x the time")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
-from typing import Callable
 
 import numpy as np
 
 import tinylm as tl
+from timing import interleaved, median_ratio
 
 try:
     import torch
@@ -99,27 +98,6 @@ def check_float32_gradients() -> None:
         assert grad.dtype == np.float32, f"{name}: gradient is {grad.dtype}, expected float32"
     expected_w1, _ = two_matmuls_numpy(*matmul_inputs("numpy"))
     np.testing.assert_allclose(w1.grad.numpy(), expected_w1, rtol=1e-4, atol=1e-4)
-
-
-# ---------------------------------------------------------------- timing
-
-
-def interleaved(contenders: dict[str, Callable[[], None]], rounds: int, pause: float) -> dict[str, list[float]]:
-    """Seconds per call of each contender, one call each per round, in turn."""
-    for run in contenders.values():  # warm up: first calls allocate and import
-        run()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            time.sleep(pause)
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def median_ratio(times: dict[str, list[float]], numerator: str, denominator: str) -> float:
-    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator]))
 
 
 def per_op_overhead(rounds: int, pause: float) -> list[str]:

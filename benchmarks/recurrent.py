@@ -8,7 +8,7 @@ batch 64 / sequence 32 (matmul-bound). For LSTM, GRU and RNN.
 Contenders: tinylm fused (the default), tinylm composed (``fused=False``) and PyTorch
 ``nn.LSTM``/``GRU``/``RNN`` (when installed), all starting from the same weights.
 
-Method (see /work/shared/BENCHMARKS.md): the contenders run interleaved in one process,
+Method (see benchmarks/timing.py): the contenders run interleaved in one process,
 with a ~0.3 s pause before every timed call (so the previous contender's BLAS/OpenMP
 threads have stopped spinning); reported are the medians and the median of the per-round
 ratios. Peak memory: each contender runs 50 steps in its own subprocess, which reports
@@ -28,9 +28,10 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from timing import interleaved
 
 VOCAB, EMBED = 65, 64
 SIZES = {"H256": dict(hidden=256, batch=32, steps=64), "H1024": dict(hidden=1024, batch=64, steps=32)}
@@ -119,20 +120,13 @@ def contenders(family: str, size: dict, with_composed: bool) -> dict:
 
 
 def time_interleaved(steps: dict, rounds: int, pause: float) -> dict[str, list[float]]:
-    """Seconds per call for each contender, A B C A B C ..., after one warm-up call each."""
+    """Seconds per call for each contender, after checking that they start at the same loss."""
     losses = {name: step() for name, step in steps.items()}
     if "torch" in losses:
         for name, loss in losses.items():
             if abs(loss - losses["torch"]) > 1e-3 * abs(losses["torch"]):
                 raise AssertionError(f"{name} starts at loss {loss:.6f}, PyTorch at {losses['torch']:.6f}")
-    times = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            time.sleep(pause)
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return times
+    return interleaved(steps, rounds, pause)
 
 
 def report_times(label: str, times: dict[str, list[float]]) -> None:
