@@ -1,4 +1,4 @@
-"""Save and load checkpoints: nested state in one ``.npz`` file, without pickle.
+"""Save and load checkpoints: nested state in one ``.npz`` file, without pickle::
 
     tl.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "step": 1000, "rng": tl.backend.get_rng_state()}, "run/checkpoint.npz")

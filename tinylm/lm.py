@@ -103,7 +103,9 @@ def chars_per_token(tokenizer: Tokenizer, ids: Sequence[int]) -> float:
 
 
 class WarmupCosineLR(optim.LRScheduler):
-    """Linear warm-up to the base rate, then a cosine down to ``min_lr_ratio`` of it:
+    """Linear warm-up to the base rate, then a cosine down to ``min_lr_ratio`` of it.
+
+    The learning rate at a step::
 
         step < warmup:   lr = base · (step + 1) / warmup
         afterwards:      lr = base · (r + (1 − r) · (1 + cos(π · p)) / 2),
@@ -179,6 +181,7 @@ def next_token_probabilities(logits: np.ndarray, temperature: float = 1.0, top_k
       (all the probability on the most likely token);
     * top_k: keep the k most likely tokens;
     * top_p (nucleus): keep the most likely tokens until their probability adds up to p.
+
     The kept probabilities are renormalised to sum to 1.
     """
     if temperature < 0:

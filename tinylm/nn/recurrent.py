@@ -18,7 +18,7 @@ Mask the padded positions out of the loss too, e.g. cross_entropy's ``ignore_ind
 
 Truncated backpropagation through time: split a long sequence into chunks and carry the
 state from chunk to chunk with ``detach()``. The forward pass is the full sequence's,
-while backward stops at the chunk boundary, so memory and time per step stay bounded:
+while backward stops at the chunk boundary, so memory and time per step stay bounded::
 
     state = None
     for inputs, targets in chunks:

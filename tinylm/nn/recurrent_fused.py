@@ -89,10 +89,12 @@ class RNNSequence(Function):
     Inputs x (T, B, I), h0 (B, H), weight_ih (H, I), weight_hh (H, H), [bias_ih, bias_hh (H,)];
     output h_1..h_T (T, B, H).
 
-    Backward, for t = T..1:
+    Backward, for t = T..1::
+
         dh_t  = dL/dh_t from the output + dh carried from step t+1
         da_t  = dh_t ⊙ (1 - h_t²)   (tanh)   or   dh_t ⊙ [h_t > 0]   (relu)
         dh_{t-1} (carried) = da_t W_hh
+
     then dx = da W_ih, dW_ih = Σ da_tᵀ x_t, dW_hh = Σ da_tᵀ h_{t-1}, db_ih = db_hh = Σ da_t.
     """
 
@@ -148,7 +150,8 @@ class LSTMSequence(Function):
     h_t in [..., :H], c_t in [..., H:], so h_n and c_n are the last row.
 
     Backward, for t = T..1 (dh_t, dc_t: dL/dh_t, dL/dc_t from the output plus what was
-    carried from step t+1):
+    carried from step t+1)::
+
         h_t = o ⊙ tanh(c_t):         do = dh_t ⊙ tanh(c_t)
                                      dc_t += dh_t ⊙ o ⊙ (1 - tanh²(c_t))
         c_t = f ⊙ c_{t-1} + i ⊙ g:   di = dc_t ⊙ g,  df = dc_t ⊙ c_{t-1},  dg = dc_t ⊙ i
@@ -156,6 +159,7 @@ class LSTMSequence(Function):
         through the activations:     da_i = di ⊙ i(1 - i),  da_f = df ⊙ f(1 - f),
                                      da_g = dg ⊙ (1 - g²),  da_o = do ⊙ o(1 - o)
         dh_{t-1} (carried) = da_t W_hh   with da_t = [da_i, da_f, da_g, da_o]
+
     then dx = da W_ih, dW_ih = Σ da_tᵀ x_t, dW_hh = Σ da_tᵀ h_{t-1}, db_ih = db_hh = Σ da_t.
     """
 
@@ -226,13 +230,15 @@ class GRUSequence(Function):
     q = h_{t-1} W_hhᵀ + b_hh (each three blocks r, z, n); then r = σ(p_r + q_r),
     z = σ(p_z + q_z), n = tanh(p_n + r ⊙ q_n), h_t = n + z ⊙ (h_{t-1} - n).
 
-    Backward, for t = T..1 (dh_t from the output plus what was carried from step t+1):
+    Backward, for t = T..1 (dh_t from the output plus what was carried from step t+1)::
+
         dn = dh_t ⊙ (1 - z),  dz = dh_t ⊙ (h_{t-1} - n)
         da_n = dn ⊙ (1 - n²)              (the pre-activation of n, p_n + r ⊙ q_n)
         dr = da_n ⊙ q_n                    (the reset gate acts inside the candidate)
         da_r = dr ⊙ r(1 - r),  da_z = dz ⊙ z(1 - z)
         dp = [da_r, da_z, da_n],   dq = [da_r, da_z, da_n ⊙ r]
         dh_{t-1} (carried) = dh_t ⊙ z + dq W_hh
+
     then dx = dp W_ih, dW_ih = Σ dpᵀ x_t, db_ih = Σ dp, dW_hh = Σ dqᵀ h_{t-1}, db_hh = Σ dq.
     """
 
