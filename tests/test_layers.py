@@ -235,9 +235,9 @@ def test_layer_norm_init_is_one_and_zero():
 
 
 def test_layer_norm_rejects_a_mismatched_input():
-    with pytest.raises(tl.ShapeError, match=r"LayerNorm\(6,\): expected an input of shape \(\.\.\., 6\), got \(2, 5\)"):
+    with pytest.raises(tl.ShapeError, match=r"normalized_shape is \(6,\), so the input must be \(\.\.\., 6\), got \(2, 5\)"):
         nn.LayerNorm(6)(tl.randn(2, 5))
-    message = r"LayerNorm\(4, 6\): expected an input of shape \(\.\.\., 4, 6\), got \(6,\)"
+    message = r"normalized_shape is \(4, 6\), so the input must be \(\.\.\., 4, 6\), got \(6,\)"
     with pytest.raises(tl.ShapeError, match=message):
         nn.LayerNorm((4, 6))(tl.randn(6))
 
@@ -344,6 +344,45 @@ def test_gelu_is_close_to_the_exact_erf_form():
     x = np.linspace(-6, 6, 1001)
     exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
     assert_close(nn.GELU()(tl.tensor(x)), exact, rtol=0, atol=1e-3, name="GELU vs the erf form")
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-6)], ids=["float64", "float32"])
+def test_gelu_equals_its_composed_twin(dtype, tolerance):
+    x = tl.tensor(np.linspace(-6, 6, 240).reshape(3, 80), dtype=dtype, requires_grad=True)
+    fused, composed = F.gelu(x), F.gelu_composed(x)
+    assert fused.dtype == dtype
+    assert_close(fused, composed, tolerance, tolerance, name="output")
+    upstream = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
+    fused.backward(upstream)
+    fused_grad, x.grad = x.grad, None
+    composed.backward(upstream)
+    assert fused_grad.dtype == dtype
+    assert_close(fused_grad, x.grad, tolerance, tolerance, name="gradient")
+
+
+@pytest.mark.parametrize("gelu", [F.gelu, F.gelu_composed], ids=["fused", "composed"])
+def test_gelu_gradcheck(device, float64, gelu):
+    tl.gradcheck(gelu, [tl.tensor(away_from_zero(4, 5) * 2.0, device=device, requires_grad=True)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_functional_gelu_matches_pytorch(torch, dtype):
+    x = (away_from_zero(3, 40) * 3.0).astype(dtype)
+    ours, theirs = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_ours, out_theirs = F.gelu(ours), torch.nn.functional.gelu(theirs, approximate="tanh")
+    assert_close(out_ours, out_theirs, 1e-5, 1e-6, name="output")
+    upstream = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
+    out_ours.backward(upstream)
+    out_theirs.backward(torch.from_numpy(upstream))
+    assert_close(ours.grad, theirs.grad, 1e-5, 1e-6, name="gradient")
+
+
+@pytest.mark.parametrize("gelu", [F.gelu, F.gelu_composed], ids=["fused", "composed"])
+def test_gelu_rejects_bad_inputs(gelu):
+    with pytest.raises(ValueError, match="approximate='tanh' only .*got approximate='none'"):
+        gelu(tl.randn(3), approximate="none")
+    with pytest.raises(TypeError, match="gelu needs a floating-point input, got dtype int64"):
+        gelu(tl.tensor(np.arange(3)))
 
 
 # ---------------------------------------------------------------- the layers together

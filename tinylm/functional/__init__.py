@@ -4,6 +4,8 @@ from .softmax import log_softmax, softmax
 from .cross_entropy import cross_entropy
 from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_product_attention_composed
 from .conv import conv1d, conv1d_composed, max_pool1d
+from .normalization import layer_norm, layer_norm_composed
+from .activations import gelu, gelu_composed
 
 __all__ = [
     "conv1d",
@@ -11,6 +13,10 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "embedding",
+    "gelu",
+    "gelu_composed",
+    "layer_norm",
+    "layer_norm_composed",
     "linear",
     "log_softmax",
     "masked_softmax",

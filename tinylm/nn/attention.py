@@ -62,12 +62,11 @@ class MultiheadAttention(Module):
         return x.reshape(batch, length, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Q, K, V (B, H, T, D); self-attention does it in one matmul with the whole in_proj_weight."""
-        if key is query and value is query:
-            batch, length, _ = query.shape
-            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
-            qkv = qkv.reshape(batch, length, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
-            return qkv[0], qkv[1], qkv[2]
+        """Q, K, V (B, H, T, D), each from its third of in_proj_weight.
+
+        Self-attention as well: slicing the (3E, E) weight, not one (B, T, 3E) product,
+        keeps the backward of the slices (a scatter into zeros) on the small weight.
+        """
         E = self.embed_dim
         b = self.in_proj_bias
         return tuple(

@@ -1,8 +1,6 @@
 """Linear and Embedding layers, Dropout, and activations as modules."""
 from __future__ import annotations
 
-import math
-
 from .. import functional as F
 from ..functional.layers import check_dropout_probability
 from ..tensor import Tensor
@@ -88,12 +86,12 @@ class GELU(Module):
         gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
 
     This is PyTorch's ``nn.GELU(approximate="tanh")``. PyTorch's default, ``nn.GELU()``,
-    is the exact ½x(1 + erf(x/√2)); the two differ by less than 1e-3. Built from primitive
-    ops, so autograd derives the backward.
+    is the exact ½x(1 + erf(x/√2)); the two differ by less than 1e-3. Computed by the
+    fused ``F.gelu`` (its derivative in tinylm/functional/activations.py).
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return 0.5 * x * (1.0 + (math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+        return F.gelu(x)
 
     def extra_repr(self) -> str:
         return "approximate='tanh'"

@@ -1,10 +1,10 @@
 """Layer normalisation."""
 from __future__ import annotations
 
-import numbers
 from typing import Sequence
 
-from ..ops import ShapeError
+from .. import functional as F
+from ..functional.normalization import normalized_shape_tuple
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -18,8 +18,8 @@ class LayerNorm(Module):
     μ and σ² the mean and (biased, divide-by-N) variance over the last
     ``len(normalized_shape)`` axes, which must equal ``normalized_shape``, as PyTorch.
     weight and bias have shape ``normalized_shape`` and start at 1 and 0; there are none
-    with ``elementwise_affine=False``, and no bias with ``bias=False``. Built from
-    primitive ops, so autograd derives the backward.
+    with ``elementwise_affine=False``, and no bias with ``bias=False``. Computed by the
+    fused ``F.layer_norm`` (its backward derived by hand in tinylm/functional/normalization.py).
     """
 
     def __init__(
@@ -31,30 +31,13 @@ class LayerNorm(Module):
         dtype=None,
         device: str = "cpu",
     ):
-        shape = tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
-        if not shape or not all(isinstance(n, numbers.Integral) and n > 0 for n in shape):
-            raise ValueError(
-                f"LayerNorm: normalized_shape must be a positive int or a tuple of them, got {normalized_shape!r}"
-            )
-        self.normalized_shape, self.eps = tuple(int(n) for n in shape), eps
+        self.normalized_shape, self.eps = normalized_shape_tuple(normalized_shape), eps
         self.elementwise_affine = elementwise_affine
         self.weight = init.constant(self.normalized_shape, 1.0, dtype, device) if elementwise_affine else None
         self.bias = init.constant(self.normalized_shape, 0.0, dtype, device) if elementwise_affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        n = len(self.normalized_shape)
-        if x.shape[-n:] != self.normalized_shape:
-            expected = "(..., " + ", ".join(map(str, self.normalized_shape)) + ")"
-            raise ShapeError(f"LayerNorm{self.normalized_shape}: expected an input of shape {expected}, got {x.shape}")
-        axes = tuple(range(x.ndim - n, x.ndim))
-        centered = x - x.mean(axis=axes, keepdims=True)
-        variance = (centered * centered).mean(axis=axes, keepdims=True)
-        y = centered * (variance + self.eps) ** -0.5
-        if self.weight is not None:
-            y = y * self.weight
-        if self.bias is not None:
-            y = y + self.bias
-        return y
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
