@@ -1,7 +1,7 @@
 """Functions on tensors that layers and losses are made of (``import tinylm.functional as F``)."""
 from .layers import dropout, embedding, linear
 from .softmax import log_softmax, softmax
-from .cross_entropy import cross_entropy
+from .cross_entropy import cross_entropy, cross_entropy_composed
 from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_product_attention_composed
 from .conv import conv1d, conv1d_composed, max_pool1d
 from .normalization import layer_norm, layer_norm_composed
@@ -11,6 +11,7 @@ __all__ = [
     "conv1d",
     "conv1d_composed",
     "cross_entropy",
+    "cross_entropy_composed",
     "dropout",
     "embedding",
     "gelu",
