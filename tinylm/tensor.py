@@ -18,7 +18,7 @@ reference to the output goes away, Python frees the whole graph at once.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -450,11 +450,11 @@ def _accumulate_grad(node: Tensor, grad) -> None:
         node.grad = Tensor._from_op(node.grad.data + grad, False)
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor that ``root`` depends on (through tensors requiring grad), root first.
+def inputs_first(root: Tensor, inputs_of: Callable[[Tensor], Sequence[Tensor]]) -> list[Tensor]:
+    """Every tensor reachable from ``root`` through ``inputs_of``, each after all its inputs.
 
-    An iterative depth-first search: a node is appended after all its inputs, so the
-    reversed list puts each node before the inputs it came from.
+    An iterative depth-first search (no recursion, so any depth works): a node is appended
+    once all of its inputs have been. ``root`` comes last.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -468,19 +468,29 @@ def _topological_order(root: Tensor) -> list[Tensor]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        function = node._ctx
-        if function is None:
-            continue
-        if function.inputs is None:
-            raise RuntimeError(
-                f"backward through a graph that was already freed (at the {type(function).__name__} "
-                "node): a graph is freed after backward() to save memory. Pass "
-                "backward(retain_graph=True) the first time to go through it twice, or recompute "
-                "the forward pass"
-            )
-        for input_tensor in function.inputs:
-            if input_tensor.requires_grad and id(input_tensor) not in visited:
+        for input_tensor in reversed(inputs_of(node)):
+            if id(input_tensor) not in visited:
                 stack.append((input_tensor, False))
+    return order
+
+
+def _inputs_needing_grad(node: Tensor) -> Sequence[Tensor]:
+    function = node._ctx
+    if function is None:
+        return ()
+    if function.inputs is None:
+        raise RuntimeError(
+            f"backward through a graph that was already freed (at the {type(function).__name__} "
+            "node): a graph is freed after backward() to save memory. Pass "
+            "backward(retain_graph=True) the first time to go through it twice, or recompute "
+            "the forward pass"
+        )
+    return [t for t in function.inputs if t.requires_grad]
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor that ``root`` depends on through tensors requiring grad, root first."""
+    order = inputs_first(root, _inputs_needing_grad)
     order.reverse()
     return order
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from . import backend
-from .tensor import Tensor
+from .tensor import Tensor, inputs_first
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,21 +52,8 @@ def graph_of(root: Tensor) -> tuple[list[Tensor], list[Edge]]:
     ``(i, j)`` says that ``nodes[i]`` is an input of the operation that made ``nodes[j]``.
     Constants (Python numbers in an expression such as ``2 * x``) are nodes too.
     """
-    order: list[Tensor] = []
-    position: dict[int, int] = {}
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            position[id(node)] = len(order)
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        stack.extend((t, False) for t in reversed(_inputs_of(node)) if id(t) not in visited)
+    order = inputs_first(root, _inputs_of)
+    position = {id(node): i for i, node in enumerate(order)}
     edges = [(position[id(t)], position[id(node)]) for node in order for t in _inputs_of(node)]
     return order, edges
 
