@@ -1,0 +1,48 @@
+"""Real pretrained models in tinylm: open a Hugging Face model folder as a tinylm model.
+
+    model, config = tinylm.pretrained.load("path/to/gpt2")     # config.json + model.safetensors
+
+``config.json`` names the architecture; ``ARCHITECTURES`` maps that name to the function
+that builds the matching tinylm model from the config and fills in its weights
+(converting Hugging Face's names and layouts to tinylm's). Weights are read as NumPy
+arrays (``files.read_tensors``): safetensors by default, a pickle only on request.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ..nn import Module
+from .files import PretrainedError, read_config, read_tensors, take
+
+# Hugging Face architecture name -> builder(config, tensors) -> the tinylm model, weights loaded.
+Builder = Callable[[dict, Mapping[str, np.ndarray]], Module]
+ARCHITECTURES: dict[str, Builder] = {}
+
+
+def load(folder: str | Path, allow_pickle: bool = False, dtype=None, device: str = "cpu") -> tuple[Module, dict]:
+    """The tinylm model saved in a Hugging Face model folder, and the folder's config.
+
+    Args:
+        folder: holds ``config.json`` and ``model.safetensors`` (or ``pytorch_model.bin``).
+        allow_pickle: read a ``pytorch_model.bin`` (a pickle, which can run code) when there
+            is no safetensors file.
+        dtype: cast the weights to this dtype (default: keep the model's default dtype).
+        device: where the model's parameters live.
+    """
+    config = read_config(folder)
+    architecture = (config.get("architectures") or [None])[0]
+    if architecture not in ARCHITECTURES:
+        raise PretrainedError(
+            f"{folder}: architecture {architecture!r} is not one tinylm can build; "
+            f"it knows {sorted(ARCHITECTURES)}"
+        )
+    model = ARCHITECTURES[architecture](config, read_tensors(folder, allow_pickle))
+    if dtype is not None:
+        model.to(dtype)
+    return model.to(device), config
+
+
+__all__ = ["ARCHITECTURES", "PretrainedError", "load", "read_config", "read_tensors", "take"]
