@@ -1,0 +1,32 @@
+"""Small GPT-2 folders written by Hugging Face transformers, for the tests that load them.
+
+A module of its own (as ``assertions.py``) so that several test files can share it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMALL = dict(n_layer=2, n_embd=64, n_head=4, vocab_size=300, n_positions=24)
+
+
+def small_gpt2(folder: Path, seed: int = 0, **config):
+    """A random ``GPT2LMHeadModel`` (eval mode, float64) saved with ``save_pretrained`` in ``folder``.
+
+    Every parameter is drawn at random, LayerNorm weights and biases too (their usual start
+    at 1 and 0 would leave mistakes in them unseen). The folder holds float32 weights, as
+    a real one does; the returned model is float64 with those same values.
+    """
+    torch = pytest.importorskip("torch", reason="PyTorch not installed: cross-checks against it are skipped")
+    transformers = pytest.importorskip("transformers", reason="transformers not installed: GPT-2 cross-checks are skipped")
+    settings = {**SMALL, **config}
+    torch.manual_seed(seed)
+    model = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(**settings, bos_token_id=settings["vocab_size"] - 1, eos_token_id=settings["vocab_size"] - 1)
+    )
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            parameter.normal_(1.0 if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")) else 0.0, 0.2)
+    model.save_pretrained(folder)
+    return model.eval().double()
