@@ -20,6 +20,7 @@ from tinylm.lm import (
     bits_per_char,
     evaluate,
     generate,
+    generate_tokens,
     load_checkpoint,
     next_token_probabilities,
 )
@@ -216,6 +217,25 @@ def test_greedy_generation_takes_the_most_likely_token_given_everything_so_far(n
         ids.append(int(np.argmax(logits.numpy()[0, -1])))
     assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=1) == TOKENIZER.decode(ids[4:])
     assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=2) == TOKENIZER.decode(ids[4:])
+
+
+@pytest.mark.parametrize(
+    "sampling", [{"temperature": 0}, {"temperature": 0.8}, {"temperature": 1.5, "top_k": 4}, {"temperature": 1.0, "top_p": 0.7}]
+)
+def test_cached_generation_gives_the_logits_of_uncached_generation(float64, sampling):
+    """A prompt of 9 tokens and 20 new ones: the context of 16 fills up, then the window slides."""
+    model = build_model("gpt", TOKENIZER.vocab_size, **TINY["gpt"])
+    prompt = TOKENIZER.encode("the quick")
+    runs = {
+        use_cache: list(generate_tokens(model, prompt, 20, **sampling, rng=np.random.default_rng(3), use_cache=use_cache))
+        for use_cache in (True, False)
+    }
+    assert [token for token, _ in runs[True]] == [token for token, _ in runs[False]]
+    for step, ((_, cached), (_, uncached)) in enumerate(zip(runs[True], runs[False])):
+        assert cached.dtype == np.float64
+        assert_close(cached, uncached, rtol=0, atol=1e-12, name=f"logits of step {step}")
+    text = generate(model, TOKENIZER, "the quick", 20, **sampling, seed=5)
+    assert generate(model, TOKENIZER, "the quick", 20, **sampling, seed=5, use_cache=False) == text
 
 
 def test_generation_needs_a_prompt():

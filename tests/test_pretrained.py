@@ -13,7 +13,7 @@ import tinylm as tl
 import tinylm.functional as F
 from tinylm import pretrained
 from tinylm.data import BPETokenizer
-from tinylm.lm import TrainConfig, Trainer, load_checkpoint
+from tinylm.lm import TrainConfig, Trainer, generate_tokens, load_checkpoint
 from tinylm.pretrained import PretrainedError
 from tinylm.pretrained.gpt2 import gpt2_settings, gpt2_state_dict
 
@@ -111,6 +111,24 @@ def test_a_pickle_is_read_only_on_request_and_with_a_warning(folder):
     expected_grads = gpt2_state_dict(torch_grads, gpt2_settings(json.loads((folder / "config.json").read_text())))
     for name, grad in grads.items():
         assert_close(grad, expected_grads[name], rtol=0, atol=1e-6, name=f"gradient of {name}")
+
+
+def test_cached_greedy_generation_equals_transformers_generate(folder):
+    """A prompt of 5 tokens and 19 new ones fill the context of 24 (tinylm's window then
+    slides on; transformers cannot go past its positions)."""
+    import torch
+
+    hf = small_gpt2(folder)
+    model, _ = pretrained.load(folder, dtype=np.float64)
+    prompt = [int(i) for i in IDS[0, :5]]
+    ours = list(generate_tokens(model, prompt, 19, temperature=0))
+    theirs = hf.generate(
+        torch.tensor([prompt]), max_new_tokens=19, min_new_tokens=19, do_sample=False, use_cache=True,
+        output_logits=True, return_dict_in_generate=True, pad_token_id=0,
+    )
+    assert [token for token, _ in ours] == theirs.sequences[0, 5:].tolist()
+    for step, ((_, logits), expected) in enumerate(zip(ours, theirs.logits)):
+        assert_close(logits, expected[0], rtol=0, atol=1e-6, name=f"logits of step {step}")
 
 
 # ------------------------------------------------------------------ bad folders
