@@ -67,21 +67,26 @@ def huggingface_folder(name: str, files: tuple[str, ...] = GPT2_FILES) -> Path |
     return complete[0] if complete else None
 
 
-def resolve(name_or_folder: str, files: tuple[str, ...] = GPT2_FILES, endpoint: str | None = None) -> Path:
-    """The folder of a model: a local folder as it is; a name ("gpt2" or "owner/name") from
-    tinylm's cache, else Hugging Face's cache, else downloaded (``download``)."""
-    if Path(name_or_folder).is_dir():
-        return Path(name_or_folder)
-    folder = model_folder(name_or_folder)
+def cached(name: str, files: tuple[str, ...] = GPT2_FILES) -> Path | None:
+    """The folder of the model ``name`` if a cache already holds all its ``files``: tinylm's, else Hugging Face's."""
+    folder = model_folder(name)
     if all((folder / file).is_file() for file in files):
         return folder
-    return huggingface_folder(name_or_folder, files) or download(name_or_folder, files=files, endpoint=endpoint)
+    return huggingface_folder(name, files)
+
+
+def resolve(name_or_folder: str, files: tuple[str, ...] = GPT2_FILES, endpoint: str | None = None) -> Path:
+    """The folder of a model: a local folder as it is; a name ("gpt2" or "owner/name") from
+    a cache (``cached``), else downloaded (``download``)."""
+    if Path(name_or_folder).is_dir():
+        return Path(name_or_folder)
+    return cached(name_or_folder, files) or download(name_or_folder, files=files, endpoint=endpoint)
 
 
 def download(name: str, revision: str = "main", files: tuple[str, ...] = GPT2_FILES, endpoint: str | None = None) -> Path:
     """Download the model's ``files`` from the hub into ``model_folder(name)`` (those there
     already are kept); returns the folder."""
-    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", name):
         raise PretrainedError(f"{name!r} is neither a model folder nor a hub model name (like 'gpt2' or 'owner/name')")
     repo = MODELS.get(name, name)
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or ENDPOINT).rstrip("/")
