@@ -4,7 +4,7 @@ from .softmax import log_softmax, softmax
 from .cross_entropy import cross_entropy, cross_entropy_composed
 from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_product_attention_composed
 from .conv import conv1d, conv1d_composed, max_pool1d
-from .normalization import layer_norm, layer_norm_composed
+from .normalization import layer_norm, layer_norm_composed, rms_norm, rms_norm_composed
 from .activations import gelu, gelu_composed
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "log_softmax",
     "masked_softmax",
     "max_pool1d",
+    "rms_norm",
+    "rms_norm_composed",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_composed",
     "softmax",

@@ -2,7 +2,7 @@
 from . import init
 from .linear import GELU, Dropout, Embedding, Linear, ReLU, Sigmoid, Tanh
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
-from .normalization import LayerNorm
+from .normalization import LayerNorm, RMSNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .attention import AdditiveAttention, LearnedPositionalEncoding, MultiheadAttention, SinusoidalPositionalEncoding
 from .transformer import GPT, TransformerBlock
