@@ -5,7 +5,7 @@ from .cross_entropy import cross_entropy, cross_entropy_composed
 from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_product_attention_composed
 from .conv import conv1d, conv1d_composed, max_pool1d
 from .normalization import layer_norm, layer_norm_composed, rms_norm, rms_norm_composed
-from .activations import gelu, gelu_composed
+from .activations import gelu, gelu_composed, silu, silu_composed
 
 __all__ = [
     "conv1d",
@@ -26,5 +26,7 @@ __all__ = [
     "rms_norm_composed",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_composed",
+    "silu",
+    "silu_composed",
     "softmax",
 ]

@@ -1,6 +1,6 @@
 """Layers and models (``from tinylm import nn``)."""
 from . import init
-from .linear import GELU, Dropout, Embedding, Linear, ReLU, Sigmoid, Tanh
+from .linear import GELU, Dropout, Embedding, Linear, ReLU, Sigmoid, SiLU, Tanh
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 from .normalization import LayerNorm, RMSNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
