@@ -6,6 +6,7 @@ from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_
 from .conv import conv1d, conv1d_composed, max_pool1d
 from .normalization import layer_norm, layer_norm_composed, rms_norm, rms_norm_composed
 from .activations import gelu, gelu_composed, silu, silu_composed
+from .rotary import rotary_embedding, rotary_embedding_composed
 
 __all__ = [
     "conv1d",
@@ -24,6 +25,8 @@ __all__ = [
     "max_pool1d",
     "rms_norm",
     "rms_norm_composed",
+    "rotary_embedding",
+    "rotary_embedding_composed",
     "scaled_dot_product_attention",
     "scaled_dot_product_attention_composed",
     "silu",

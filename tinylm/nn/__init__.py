@@ -5,6 +5,7 @@ from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 from .normalization import LayerNorm, RMSNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .attention import AdditiveAttention, LearnedPositionalEncoding, MultiheadAttention, SinusoidalPositionalEncoding
+from .rotary import RotaryEmbedding
 from .feedforward import SwiGLU
 from .transformer import GPT, TransformerBlock
 from .seq2seq import Seq2Seq
