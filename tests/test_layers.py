@@ -11,33 +11,7 @@ import tinylm as tl
 import tinylm.functional as F
 from tinylm import nn
 
-from assertions import assert_close
-
-
-def check_module_gradients(module: nn.Module, x: tl.Tensor) -> None:
-    """Gradient-check a module's output with respect to its input and every parameter."""
-    tl.gradcheck(lambda x, *parameters: module(x), [x, *module.parameters()])
-
-
-def assert_matches_torch(torch, ours: nn.Module, theirs, x: np.ndarray, dtype=np.float32, rtol=1e-5, atol=1e-6):
-    """Load the PyTorch module's weights into ours, then compare the output and the gradients
-    of the input (when it is floating) and of every parameter, for one random upstream gradient."""
-    theirs = theirs.to(getattr(torch, np.dtype(dtype).name))
-    ours.to(dtype).load_state_dict(theirs.state_dict())
-    floating = x.dtype.kind == "f"
-    x = x.astype(dtype) if floating else x
-    x_ours, x_theirs = tl.tensor(x, requires_grad=floating), torch.tensor(x, requires_grad=floating)
-    out_ours, out_theirs = ours(x_ours), theirs(x_theirs)
-    assert out_ours.dtype == dtype
-    assert_close(out_ours, out_theirs, rtol, atol, name="output")
-    upstream = np.random.default_rng(1).standard_normal(out_ours.shape).astype(dtype)
-    out_ours.backward(upstream)
-    out_theirs.backward(torch.from_numpy(upstream))
-    if floating:
-        assert_close(x_ours.grad, x_theirs.grad, rtol, atol, name="gradient of the input")
-    their_parameters = dict(theirs.named_parameters())
-    for name, parameter in ours.named_parameters():
-        assert_close(parameter.grad, their_parameters[name].grad, rtol, atol, name=f"gradient of {name}")
+from assertions import assert_close, assert_matches_torch, check_module_gradients
 
 
 def away_from_zero(*shape: int, seed: int = 0) -> np.ndarray:

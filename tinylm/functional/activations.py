@@ -81,3 +81,52 @@ def gelu_composed(x: Tensor, approximate: str = "tanh") -> Tensor:
     """``gelu`` from primitive tensor ops: autograd derives the backward."""
     _check(x, approximate)
     return 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + CUBIC * x * x * x)).tanh())
+
+
+# ---------------------------------------------------------------- SiLU
+
+
+class SiLU(Function):
+    """y = x σ(x), element-wise (the "swish" of LLaMA's SwiGLU feed-forward).
+
+    Derivative (product rule, then σ' = σ(1 - σ)):
+
+        dy/dx = σ(x) + x σ(x)(1 - σ(x)) = σ(x) (1 + x (1 - σ(x)))
+
+    σ is computed as ½ tanh(x/2) + ½ (as ``Tensor.sigmoid``), which never overflows.
+    """
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        s = x * 0.5
+        xp.tanh(s, out=s)
+        s *= 0.5
+        s += 0.5  # σ(x)
+        self.x, self.s = x, s
+        return x * s
+
+    def backward(self, grad):
+        x, s = self.x, self.s
+        slope = 1 - s
+        slope *= x
+        slope += 1
+        slope *= s  # σ(x)(1 + x(1 - σ(x)))
+        slope *= grad
+        return slope
+
+
+def _check_floating(x: Tensor, function: str) -> None:
+    if x.dtype.kind != "f":
+        raise TypeError(f"{function} needs a floating-point input, got dtype {x.dtype}")
+
+
+def silu(x: Tensor) -> Tensor:
+    """SiLU, x·σ(x), element-wise, as PyTorch's ``F.silu``: the fused fast path."""
+    _check_floating(x, "silu")
+    return SiLU.apply(x)
+
+
+def silu_composed(x: Tensor) -> Tensor:
+    """``silu`` from primitive tensor ops (two graph nodes): autograd derives the backward."""
+    _check_floating(x, "silu")
+    return x * x.sigmoid()

@@ -45,22 +45,29 @@ class EmbeddingLookup(Function):
         return grad_weight
 
 
+def integer_array(values, like: Tensor, function: str, name: str, like_name: str):
+    """Integer ``values`` as an array on ``like``'s device: a Tensor already there, or a list
+    or array (put there for you); else an error naming ``function`` and ``name``."""
+    if isinstance(values, Tensor):
+        if values.device != like.device:
+            raise DeviceError(
+                f"{function}: {name} are on {values.device!r} but {like_name} is on {like.device!r}; "
+                f"move them first, e.g. {name}.to({like.device!r})"
+            )
+        values = values.data
+    else:
+        values = backend.array_module(like.data).asarray(values)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{function}: {name} must be integers, got dtype {values.dtype}")
+    return values
+
+
 def embedding(ids, weight: Tensor) -> Tensor:
     """Look up rows of ``weight`` (num_embeddings, dim) for integer ``ids`` (...) -> (..., dim).
 
     ``ids`` may be a Tensor on the weight's device, or a list or array (put there for you).
     """
-    if isinstance(ids, Tensor):
-        if ids.device != weight.device:
-            raise DeviceError(
-                f"embedding: ids are on {ids.device!r} but the weight is on {weight.device!r}; "
-                f"move them first, e.g. ids.to({weight.device!r})"
-            )
-        ids = ids.data
-    else:
-        ids = backend.array_module(weight.data).asarray(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"embedding: ids must be integers, got dtype {ids.dtype}")
+    ids = integer_array(ids, weight, "embedding", "ids", "the weight")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
         raise IndexError(
             f"embedding: ids must lie in [0, {weight.shape[0] - 1}] (num_embeddings={weight.shape[0]}), "

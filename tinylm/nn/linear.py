@@ -95,3 +95,11 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return "approximate='tanh'"
+
+
+class SiLU(Module):
+    """SiLU (also called swish), x·σ(x), element-wise, as PyTorch's ``nn.SiLU``. Computed by
+    the fused ``F.silu`` (its derivative in tinylm/functional/activations.py)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
