@@ -163,9 +163,17 @@ def _merge_lines(path: Path) -> list[tuple[int, tuple[str, str]]]:
 
 
 def _model_of_tokenizer_json(path: Path) -> tuple[dict, list[tuple[int, tuple[str, str]]]]:
-    model = _read_json(path, dict).get("model") or {}
+    data = _read_json(path, dict)
+    model = data.get("model") or {}
     if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
         raise TokenizerFileError(f"{path}: expected a BPE model with a vocabulary, got a {model.get('type')!r} model")
+    gpt2_pre_tokenizer = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+    pre_tokenizer = data.get("pre_tokenizer") or {}
+    if data.get("normalizer") or model.get("ignore_merges") or any(pre_tokenizer.get(key) != value for key, value in gpt2_pre_tokenizer.items()):
+        raise TokenizerFileError(
+            f"{path}: not GPT-2's byte-level BPE: expected no normalizer, the pre-tokenizer {gpt2_pre_tokenizer} "
+            f"and merges that are not skipped, got {data.get('normalizer')}, {pre_tokenizer}, ignore_merges={model.get('ignore_merges')}"
+        )
     merges = []
     for number, merge in enumerate(model.get("merges", []), start=1):
         parts = merge.split(" ") if isinstance(merge, str) else merge
