@@ -30,3 +30,15 @@ def small_gpt2(folder: Path, seed: int = 0, **config):
             parameter.normal_(1.0 if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")) else 0.0, 0.2)
     model.save_pretrained(folder)
     return model.eval().double()
+
+
+def small_gpt2_with_tokenizer(folder: Path, seed: int = 0, **config):
+    """``small_gpt2`` with GPT-2's tokenizer files beside it (vocab.json, merges.txt): a
+    byte-level BPE of a few dozen merges and ``<|endoftext|>``, its size the model's vocabulary."""
+    from tinylm.data import BPETokenizer
+
+    text = "a small corpus, a small test; 小小的语料。 " * 20
+    tokenizer = BPETokenizer.train(text, num_merges=40, special_tokens=["<|endoftext|>"])
+    model = small_gpt2(folder, seed, **{"vocab_size": tokenizer.vocab_size, **config})
+    tokenizer.save_pretrained(folder)
+    return model

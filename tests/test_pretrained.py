@@ -219,7 +219,7 @@ def test_fine_tuning_a_loaded_gpt2_lowers_the_loss_and_checkpoints_rebuild_it(fo
     small_gpt2(folder)
     model, _ = pretrained.load(folder)
     model.dropout.p = 0.0  # a repeatable run
-    tokenizer = BPETokenizer([])  # the 256 bytes: ids below the model's 300
+    tokenizer = BPETokenizer({byte: bytes([byte]) for byte in range(256)}, [])  # ids below the model's 300
     ids = tokenizer.encode("abcabdabe " * 80)
     config = TrainConfig(steps=30, batch_size=8, seq_len=16, lr=1e-3, warmup_steps=2, eval_every=0)
     trainer = Trainer(model, tokenizer, ids[:500], ids[500:], config, tmp_path / "run")

@@ -187,7 +187,10 @@ def _open_pretrained(name_or_folder: str, allow_pickle: bool, device: str = "cpu
     """The model and tokenizer of a pretrained model's folder (a name is downloaded once, then cached)."""
     folder = hub.resolve(name_or_folder)
     model, _ = load_pretrained(folder, allow_pickle=allow_pickle, device=device)
-    return model, BPETokenizer.from_pretrained(folder)
+    tokenizer = BPETokenizer.from_pretrained(folder)
+    if tokenizer.vocab_size > model.vocab_size:
+        raise UsageError(f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens, more than the model's vocabulary of {model.vocab_size}")
+    return model, tokenizer
 
 
 def run_generate(args: argparse.Namespace) -> None:
