@@ -186,5 +186,6 @@ def test_a_pretrained_name_offline_says_where_to_put_the_files(tmp_path, monkeyp
 
 def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, capsys):
     small_gpt2_with_tokenizer(tmp_path / "gpt2", vocab_size=260)
+    capsys.readouterr()
     message = one_line_error(capsys, ["generate", "--pretrained", str(tmp_path / "gpt2")])
     assert "tokens, more than the model's vocabulary of 260" in message
