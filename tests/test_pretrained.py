@@ -148,46 +148,45 @@ def rewrite_config(folder, change) -> None:
     (folder / "config.json").write_text(json.dumps(config))
 
 
-def test_a_missing_tensor(folder):
+def in_tensors(change):
+    return lambda folder: rewrite_tensors(folder, change)
+
+
+def in_config(change):
+    return lambda folder: rewrite_config(folder, change)
+
+
+BAD_FOLDERS = {
+    "a missing tensor": (
+        in_tensors(lambda tensors: tensors.pop("transformer.h.1.mlp.c_fc.bias")),
+        r"the weights have no tensor 'transformer.h.1.mlp.c_fc.bias' .tensors with the same last part",
+    ),
+    "a wrong shape": (
+        in_tensors(lambda tensors: tensors.update({"transformer.wpe.weight": np.zeros((10, 64), np.float32)})),
+        r"tensor 'transformer.wpe.weight' has shape \(10, 64\), but the config asks for \(24, 64\)",
+    ),
+    "another architecture": (
+        in_config(lambda config: config.update(architectures=["GPT2DoubleHeadsModel"])),
+        r"architecture 'GPT2DoubleHeadsModel' is not one tinylm can build; it knows \[.*'GPT2LMHeadModel'",
+    ),
+    "another activation": (
+        in_config(lambda config: config.update(activation_function="relu")),
+        r"activation_function='relu'; tinylm's GPT has GPT-2's tanh GELU",
+    ),
+    "another MLP width": (in_config(lambda config: config.update(n_inner=100)), r"n_inner=100; tinylm's GPT has an MLP 4 × n_embd = 256 wide"),
+    "attention scaled by depth": (
+        in_config(lambda config: config.update(scale_attn_by_inverse_layer_idx=True)),
+        r"sets scale_attn_by_inverse_layer_idx=True",
+    ),
+    "a missing setting": (in_config(lambda config: config.pop("n_layer")), r"config.json of a GPT-2 lacks the setting 'n_layer'"),
+}
+
+
+@pytest.mark.parametrize("spoil, message", BAD_FOLDERS.values(), ids=BAD_FOLDERS)
+def test_a_bad_folder_gets_one_clear_error(folder, spoil, message):
     small_gpt2(folder)
-    rewrite_tensors(folder, lambda tensors: tensors.pop("transformer.h.1.mlp.c_fc.bias"))
-    with pytest.raises(PretrainedError, match=r"the weights have no tensor 'transformer.h.1.mlp.c_fc.bias' .tensors with the same last part"):
-        pretrained.load(folder)
-
-
-def test_a_tensor_of_the_wrong_shape(folder):
-    small_gpt2(folder)
-    rewrite_tensors(folder, lambda tensors: tensors.update({"transformer.wpe.weight": np.zeros((10, 64), np.float32)}))
-    with pytest.raises(PretrainedError, match=r"tensor 'transformer.wpe.weight' has shape \(10, 64\), but the config asks for \(24, 64\)"):
-        pretrained.load(folder)
-
-
-def test_an_architecture_tinylm_cannot_build(folder):
-    small_gpt2(folder)
-    rewrite_config(folder, lambda config: config.update(architectures=["GPT2DoubleHeadsModel"]))
-    with pytest.raises(PretrainedError, match=r"architecture 'GPT2DoubleHeadsModel' is not one tinylm can build; it knows \[.*'GPT2LMHeadModel'"):
-        pretrained.load(folder)
-
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"activation_function": "relu"}, r"activation_function='relu'; tinylm's GPT has GPT-2's tanh GELU"),
-        ({"n_inner": 100}, r"n_inner=100; tinylm's GPT has an MLP 4 × n_embd = 256 wide"),
-        ({"scale_attn_by_inverse_layer_idx": True}, r"sets scale_attn_by_inverse_layer_idx=True"),
-    ],
-)
-def test_a_gpt2_variant_tinylm_does_not_compute(folder, change, message):
-    small_gpt2(folder)
-    rewrite_config(folder, lambda config: config.update(change))
+    spoil(folder)
     with pytest.raises(PretrainedError, match=message):
-        pretrained.load(folder)
-
-
-def test_a_config_without_a_setting(folder):
-    small_gpt2(folder)
-    rewrite_config(folder, lambda config: config.pop("n_layer"))
-    with pytest.raises(PretrainedError, match="config.json of a GPT-2 lacks the setting 'n_layer'"):
         pretrained.load(folder)
 
 
