@@ -159,11 +159,12 @@ def test_a_missing_file_and_a_bad_name(fake_hub):
         hub.resolve("no such/folder/x", endpoint=fake_hub.endpoint)
 
 
-def test_folders_and_hugging_face_s_cache_are_used_as_they_are(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cached_as", ["models--openai-community--gpt2", "models--gpt2"])
+def test_folders_and_hugging_face_s_cache_are_used_as_they_are(tmp_path, monkeypatch, cached_as):
     monkeypatch.setenv("TINYLM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "huggingface"))
     assert hub.resolve(str(tmp_path)) == tmp_path
-    snapshot = tmp_path / "huggingface" / "models--openai-community--gpt2" / "snapshots" / "abc123"
+    snapshot = tmp_path / "huggingface" / cached_as / "snapshots" / "abc123"
     snapshot.mkdir(parents=True)
     for name, data in FILES.items():
         (snapshot / name).write_bytes(data)

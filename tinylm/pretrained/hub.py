@@ -61,10 +61,14 @@ def model_folder(name: str) -> Path:
 
 def huggingface_folder(name: str, files: tuple[str, ...] = GPT2_FILES) -> Path | None:
     """A snapshot of the model in Hugging Face's own cache that has every one of ``files``, if any."""
-    hub_cache = os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
-    snapshots = Path(hub_cache) / ("models--" + MODELS.get(name, name).replace("/", "--")) / "snapshots"
-    complete = [folder for folder in sorted(snapshots.glob("*")) if all((folder / file).is_file() for file in files)]
-    return complete[0] if complete else None
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+    hub_cache = os.environ.get("HF_HUB_CACHE") or Path(home) / "hub"  # where huggingface_hub puts it
+    for repo in dict.fromkeys([MODELS.get(name, name), name]):  # from_pretrained("gpt2") caches it under "gpt2"
+        snapshots = Path(hub_cache) / ("models--" + repo.replace("/", "--")) / "snapshots"
+        for folder in sorted(snapshots.glob("*")):
+            if all((folder / file).is_file() for file in files):
+                return folder
+    return None
 
 
 def cached(name: str, files: tuple[str, ...] = GPT2_FILES) -> Path | None:
