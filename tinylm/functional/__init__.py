@@ -6,6 +6,7 @@ from .attention import masked_softmax, scaled_dot_product_attention, scaled_dot_
 from .conv import conv1d, conv1d_composed, max_pool1d
 from .normalization import layer_norm, layer_norm_composed
 from .activations import gelu, gelu_composed
+from .erf import erf
 
 __all__ = [
     "conv1d",
@@ -14,6 +15,7 @@ __all__ = [
     "cross_entropy_composed",
     "dropout",
     "embedding",
+    "erf",
     "gelu",
     "gelu_composed",
     "layer_norm",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.activations import check_approximation
 from ..functional.layers import check_dropout_probability
 from ..tensor import Tensor
 from . import init
@@ -81,17 +82,23 @@ class Sigmoid(Module):
 
 
 class GELU(Module):
-    """GELU with the tanh approximation, as GPT-2 uses:
+    """GELU, with the tanh approximation (the default, GPT-2's) or exact (BERT's):
 
-        gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        approximate="tanh":  gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        approximate="none":  gelu(x) = ½x(1 + erf(x/√2))
 
-    This is PyTorch's ``nn.GELU(approximate="tanh")``. PyTorch's default, ``nn.GELU()``,
-    is the exact ½x(1 + erf(x/√2)); the two differ by less than 1e-3. Computed by the
-    fused ``F.gelu`` (its derivative in tinylm/functional/activations.py).
+    These are PyTorch's ``nn.GELU(approximate="tanh")`` and ``nn.GELU()``: note that
+    PyTorch's default is the exact form, tinylm's the tanh one. The two differ by less
+    than 1e-3. Computed by the fused ``F.gelu`` (its derivatives in
+    tinylm/functional/activations.py).
     """
 
+    def __init__(self, approximate: str = "tanh"):
+        check_approximation(approximate)
+        self.approximate = approximate
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x)
+        return F.gelu(x, self.approximate)
 
     def extra_repr(self) -> str:
-        return "approximate='tanh'"
+        return f"approximate={self.approximate!r}"
