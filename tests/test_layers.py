@@ -140,6 +140,26 @@ def test_embedding_matches_pytorch(torch, dtype):
     assert_matches_torch(torch, nn.Embedding(6, 3), torch.nn.Embedding(6, 3), ids, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_padding_row_gets_no_gradient_as_pytorch(torch, dtype):
+    ids = np.array([[5, 0, 5, 5], [2, 0, 1, 2]])
+    ours, theirs = nn.Embedding(6, 3, padding_idx=0), torch.nn.Embedding(6, 3, padding_idx=0)
+    assert not ours.weight.numpy()[0].any()  # the padding row starts at zero, as PyTorch's
+    assert_matches_torch(torch, ours, theirs, ids, dtype)
+    assert not ours.weight.grad.numpy()[0].any()
+
+
+def test_embedding_padding_gradcheck(device, float64):
+    layer = nn.Embedding(6, 3, padding_idx=2).to(device)
+    ids = tl.tensor([[5, 0, 2, 5], [2, 0, 1, 2]], device=device)
+    tl.gradcheck(lambda weight: layer(ids) * (ids.data != 2)[..., None], [layer.weight])
+
+
+def test_embedding_rejects_a_padding_idx_outside_the_table():
+    with pytest.raises(IndexError, match=r"padding_idx must lie in \[0, 4\], got 5"):
+        F.embedding([1, 2], nn.Embedding(5, 3).weight, padding_idx=5)
+
+
 def test_embedding_init_is_standard_normal():
     values = nn.Embedding(1000, 64).weight.numpy()
     assert abs(values.mean()) < 0.02 and values.std() == pytest.approx(1.0, abs=0.02)

@@ -8,3 +8,4 @@ from .attention import AdditiveAttention, LearnedPositionalEncoding, MultiheadAt
 from .transformer import GPT, TransformerBlock
 from .seq2seq import Seq2Seq
 from .conv import Conv1d, MaxPool1d
+from .bert import BertForMaskedLM, BertForSequenceClassification, BertLayer, BertModel

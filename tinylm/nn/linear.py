@@ -32,18 +32,22 @@ class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``: integer ids (...) ->
     their rows (..., embedding_dim). The weight's gradient adds up every use of a row.
 
-    Initialised as PyTorch: N(0, 1).
+    Initialised as PyTorch: N(0, 1). ``padding_idx`` (optional, as PyTorch's): the id of
+    padding; its row starts at zero and never gets a gradient.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=None, device: str = "cpu"):
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype=None, device: str = "cpu"):
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.weight = init.normal((num_embeddings, embedding_dim), 1.0, dtype, device)
+        if padding_idx is not None:
+            self.weight.data[padding_idx] = 0
 
     def forward(self, ids) -> Tensor:
-        return F.embedding(ids, self.weight)
+        return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 class Dropout(Module):
