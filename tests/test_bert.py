@@ -18,6 +18,7 @@ import tinylm as tl
 import tinylm.pretrained
 from tinylm import metrics, nn
 from tinylm import pretraining as P
+from tinylm.data import WordPieceTokenizer
 from tinylm.pretrained import PretrainedError
 from tinylm.pretrained.bert import current_names, hugging_face_names, state_from
 
@@ -216,7 +217,7 @@ def test_fine_tuning_a_bert_through_pretraining_learns_a_keyword_task():
 def test_masked_lm_pretraining_takes_a_bert():
     model = nn.BertForMaskedLM(tiny_bert(context_length=8))
     stream = np.random.default_rng(0).integers(2, 11, 400)
-    losses = P.pretrain_masked_lm(model, stream, steps=3, batch_size=4, mask_id=1, first_word_id=2)
+    losses = P.pretrain_masked_lm(model, stream, steps=3, batch_size=4, mask_id=1, first_word_id=2, window=5)
     assert len(losses) == 3 and all(np.isfinite(losses))
 
 
@@ -236,6 +237,29 @@ def test_a_loaded_encoder_takes_a_new_classification_head(folders):
     ids, types, mask = batch()
     assert classifier(ids, types, mask).shape == (3, 4)
     assert classifier.bert is masked_lm.bert  # shared, not copied
+
+
+def test_tokenizer_and_model_together_equal_hugging_face(transformers, folders, tmp_path):
+    """WordPieceTokenizer.encode_batch feeds the loaded BERT as BertTokenizer feeds Hugging Face's."""
+    import torch
+
+    folder = shutil.copytree(folders / "BertForMaskedLM", tmp_path / "with-vocab")
+    words = ["the", "cat", "sat", "on", "mat", "a", "dog", "##s", ".", ",", "!", "play", "##ing"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    vocab += [f"[unused{i}]" for i in range(SIZES["vocab_size"] - len(vocab))]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    texts = ["The cat sat on the [MASK].", "Dogs playing!", "a mat, a dog, a cat"]
+    tokenizer = WordPieceTokenizer.from_pretrained(folder)
+    ids, mask = tokenizer.encode_batch(texts, max_length=10)
+    theirs_tokenizer = transformers.BertTokenizer.from_pretrained(folder)
+    batch_theirs = theirs_tokenizer(texts, padding="max_length", truncation=True, max_length=10, return_tensors="pt")
+    model, _ = tinylm.pretrained.load(folder, dtype=np.float64)
+    theirs = transformers.BertForMaskedLM.from_pretrained(folder).double().eval()
+    with torch.no_grad():
+        expected = theirs(**batch_theirs).logits
+    assert_close(model(ids, attention_mask=mask), expected, 1e-10, 1e-10, name="logits of the tokenized texts")
+    where = np.flatnonzero(ids[0] == tokenizer.mask_id)
+    assert len(where) == 1 and tokenizer.decode(ids[0], skip_special_tokens=True) == "the cat sat on the."
 
 
 # ---------------------------------------------------------------- bad inputs and files

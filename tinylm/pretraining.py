@@ -248,18 +248,21 @@ def pretrain_masked_lm(
     lr: float = 3e-3,
     mask_id: int = MASK,
     first_word_id: int = len(SPECIAL_TOKENS),
+    window: int | None = None,
 ) -> list[float]:
-    """Masked-LM training on random windows of the id stream (context_length long). Returns the losses.
+    """Masked-LM training on random windows of the id stream. Returns the losses.
 
     ``model``: a ``MaskedLanguageModel``, or any model with ``vocab_size``, ``context_length``
     and ``model(ids, positions=...)``, such as ``nn.BertForMaskedLM`` (then pass its
     tokenizer's ``mask_id``). ``mask_id``, ``first_word_id``: as ``mask_tokens``.
+    ``window``: the windows' length (default: the model's context_length; a real BERT's
+    512 is slow on a CPU).
     """
     optimizer = optim.AdamW(model.parameters(), lr=lr)
     model.train()
     losses = []
     for _ in range(steps):
-        windows, _ = random_windows(ids, batch_size, model.context_length)
+        windows, _ = random_windows(ids, batch_size, window or model.context_length)
         inputs, targets = mask_tokens(windows, model.vocab_size, mask_id=mask_id, first_word_id=first_word_id)
         positions = np.flatnonzero(targets != IGNORE)
         logits = model(tensor(inputs), positions=positions)
