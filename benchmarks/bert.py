@@ -28,13 +28,8 @@ import tinylm as tl
 import tinylm.functional as F
 import tinylm.pretrained
 from tinylm import optim
-from timing import interleaved, median_ms, median_ratio
+from timing import interleaved, report
 
-
-def report(title: str, times: dict[str, list[float]], reference: str) -> None:
-    print(f"\n{title}")
-    for name, values in times.items():
-        print(f"  {name:<26} median {median_ms(values):8.1f} ms   {median_ratio(times, name, reference):5.2f}x {reference}")
 
 
 def gelu_contenders(torch) -> dict:
@@ -105,7 +100,7 @@ def main() -> None:
         import transformers
     except ImportError:
         transformers = None
-    report("GELU forward + backward, (1024, 3072) float32", interleaved(gelu_contenders(torch), rounds), "tinylm tanh")
+    report("GELU forward + backward, (1024, 3072) float32", interleaved(gelu_contenders(torch), rounds), "tinylm tanh", width=26)
     if transformers is None:
         print("\n(transformers not installed: the fine-tuning step is not measured)")
         return
@@ -116,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         transformers.BertForSequenceClassification(config).save_pretrained(folder)
         times = interleaved(fine_tuning_contenders(torch, transformers, folder), rounds)
-    report("BERT fine-tuning step: 4 layers, width 256, batch 16 x 128 tokens", times, "Hugging Face (PyTorch)")
+    report("BERT fine-tuning step: 4 layers, width 256, batch 16 x 128 tokens", times, "Hugging Face (PyTorch)", width=26)
 
 
 if __name__ == "__main__":

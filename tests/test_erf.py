@@ -52,6 +52,12 @@ def test_erf_special_values():
     assert ours[0] == 1 and ours[1] == -1 and np.isnan(ours[2])
     assert ours[3] == 0 and not np.signbit(ours[3]) and np.signbit(ours[4])
     assert ours[5] == math.erf(5e-324)
+    assert erf_values(np.float64(0.5)) == math.erf(0.5) and erf_values(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_erf_of_a_large_array_is_computed_block_by_block_without_seams():
+    x = np.linspace(-5, 5, 7 * 28_091).reshape(7, -1)  # 196,637 values: three blocks and a part
+    assert_close(erf_values(x), math_erf(x), 1e-15, 1e-15, name="erf over several blocks")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

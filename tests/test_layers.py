@@ -371,6 +371,7 @@ def test_exact_gelu_is_the_erf_form(float64):
     x = np.linspace(-10, 10, 2001)
     exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
     assert_close(nn.GELU("none")(tl.tensor(x)), exact, rtol=1e-15, atol=1e-15, name="exact GELU vs math.erf")
+    assert F.gelu(tl.tensor(0.5), "none").item() == pytest.approx(0.5 * (1 + math.erf(0.5 / math.sqrt(2))) * 0.5, rel=1e-15)
 
 
 APPROXIMATE = pytest.mark.parametrize("approximate", ["tanh", "none"])
