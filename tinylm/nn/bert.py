@@ -131,17 +131,17 @@ class BertModel(Module):
         if pad_token_id is not None:
             self.token_embedding.weight.data[pad_token_id] = 0
 
-    def _check(self, ids, token_type_ids) -> None:
-        if len(ids.shape) != 2:
-            raise ShapeError(f"BertModel: expected token ids of shape (batch, length), got shape {tuple(ids.shape)}")
-        if ids.shape[1] > self.context_length:
+    def _check(self, shape: tuple[int, ...], token_type_ids) -> None:
+        if len(shape) != 2:
+            raise ShapeError(f"BertModel: expected token ids of shape (batch, length), got shape {shape}")
+        if shape[1] > self.context_length:
             raise ShapeError(
-                f"BertModel: a sequence of {ids.shape[1]} tokens is longer than the model's context_length "
+                f"BertModel: a sequence of {shape[1]} tokens is longer than the model's context_length "
                 f"(max_position_embeddings) {self.context_length}; truncate the input"
             )
-        if token_type_ids is not None and tuple(token_type_ids.shape) != tuple(ids.shape):
+        if token_type_ids is not None and np.shape(token_type_ids) != shape:
             raise ShapeError(
-                f"BertModel: token_type_ids must have the shape of the ids {tuple(ids.shape)}, got {tuple(token_type_ids.shape)}"
+                f"BertModel: token_type_ids must have the shape of the ids {shape}, got {np.shape(token_type_ids)}"
             )
 
     def _padding(self, attention_mask, shape: tuple[int, int]):
@@ -165,8 +165,8 @@ class BertModel(Module):
         ``attention_mask`` (B, T): 1 = real token, 0 = padding (default: all real).
         With ``return_attention``: (hidden states, [each layer's attention weights (B, H, T, T)]).
         """
-        self._check(ids, token_type_ids)
-        shape = tuple(ids.shape)
+        shape = np.shape(ids)  # ids: a Tensor, an array or nested lists
+        self._check(shape, token_type_ids)
         types = np.zeros(shape, dtype=np.int64) if token_type_ids is None else token_type_ids
         x = self.position_embedding(self.token_embedding(ids) + self.token_type_embedding(types))
         x = self.dropout(self.embedding_norm(x))
