@@ -10,6 +10,7 @@ from .tokenizers import (
     tokenizer_from_dict,
     train_tokenizer,
 )
+from .wordpiece import WordPieceTokenizer
 
 __all__ = [
     "BPETokenizer",

@@ -10,3 +10,4 @@ from .feedforward import SwiGLU
 from .transformer import GPT, TransformerBlock
 from .seq2seq import Seq2Seq
 from .conv import Conv1d, MaxPool1d
+from .bert import BertForMaskedLM, BertForSequenceClassification, BertLayer, BertModel

@@ -45,4 +45,6 @@ def load(folder: str | Path, allow_pickle: bool = False, dtype=None, device: str
     return model.to(device), config
 
 
+from . import bert  # noqa: E402  registers BertModel, BertForMaskedLM, BertForSequenceClassification
+
 __all__ = ["ARCHITECTURES", "PretrainedError", "load", "read_config", "read_tensors", "take"]
