@@ -178,9 +178,9 @@ BYTES = {character: i for i, character in enumerate(byte_characters())}
 @pytest.mark.parametrize(
     "vocab, merges, error, message",
     [
-        ({**BYTES, "Ġt": 256}, "#version: 0.2\nĠ t\nĠt he\n", TokenizerFileError, r"merges line 3: 'he' of the merge 'Ġt' 'he' is not in the vocabulary"),
+        ({**BYTES, "Ġt": 256}, "#version: 0.2\nĠ t\nĠt he\n", TokenizerFileError, r"merges.txt line 3: 'he' of the merge 'Ġt' 'he' is not in the vocabulary"),
         (BYTES, "#version: 0.2\nĠ t h\n", TokenizerFileError, r"merges.txt line 2: expected two tokens separated by one space, got 'Ġ t h'"),
-        (BYTES, "Ġ t\n", TokenizerFileError, r"merges line 1: the merge 'Ġ' 't' makes 'Ġt', which is not in the vocabulary"),
+        (BYTES, "Ġ t\n", TokenizerFileError, r"merges.txt line 1: the merge 'Ġ' 't' makes 'Ġt', which is not in the vocabulary"),
         ({**BYTES, "a b": 256}, "", TokenizerFileError, r"the token 'a b' has the character ' ' \(U\+0020\), which is not one of GPT-2's 256 byte characters"),
         ({**BYTES, "ab": "x"}, "", TokenizerFileError, r"the id of 'ab' must be a non-negative integer, got 'x'"),
         ({c: i for c, i in BYTES.items() if c != "Ċ"}, "", ValueError, r"a byte-level BPE needs all 256 bytes as tokens; b'\\n' and 0 more are missing"),

@@ -289,7 +289,7 @@ class BPETokenizer(Tokenizer):
         try:
             data = b"".join(self.vocab[token_id] for token_id in ids)
         except KeyError as error:
-            raise ValueError(f"the id {error.args[0]!r} is not in the vocabulary (ids below {self.vocab_size})") from None
+            raise ValueError(f"the id {error.args[0]} is not in the vocabulary (ids below {self.vocab_size})") from None
         return data.decode("utf-8", errors="replace")
 
     def to_dict(self) -> dict:
