@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from text_strategies import SPECIAL_TOKENS, TEXTS, trained_bpe
-from tinylm.data import BPETokenizer, TokenizerFileError
+from tinylm.data import BPETokenizer, TokenizerFileError, load_corpus
 from tinylm.data.bpe_files import byte_characters
 from tinylm.data.pretokenize import GPT2_PATTERN
 
@@ -79,6 +79,11 @@ def test_the_trained_tokenizer_is_a_realistic_one():
 def test_encodes_as_hugging_faces_gpt2_tokenizer(hugging_face, hugging_face_specials_as_text, ours_from_gpt2_files, text):
     assert ours_from_gpt2_files.encode(text, special="allow") == hugging_face.encode(text)
     assert ours_from_gpt2_files.encode(text, special="text") == hugging_face_specials_as_text.encode(text)
+
+
+def test_encodes_the_whole_corpus_as_hugging_face(hugging_face, ours_from_gpt2_files):
+    corpus = load_corpus("builtin")
+    assert ours_from_gpt2_files.encode(corpus) == hugging_face.encode(corpus)
 
 
 @settings(max_examples=100, deadline=None)
@@ -149,6 +154,11 @@ def test_encodes_as_tiktoken(tiktoken_encoding, ours_from_tiktoken, text):
             ours.encode(text)
     else:
         assert ours.encode(text) == tiktoken_encoding.encode(text)
+
+
+def test_encodes_the_whole_corpus_as_tiktoken(tiktoken_encoding, ours_from_tiktoken):
+    corpus = load_corpus("builtin")
+    assert ours_from_tiktoken.encode(corpus) == tiktoken_encoding.encode(corpus)
 
 
 @settings(max_examples=100, deadline=None)
