@@ -62,8 +62,7 @@ def train_bpe_naive(
     text_or_path: str | os.PathLike, vocab_size: int, special_tokens: Sequence[str] = ()
 ) -> tuple[dict[int, bytes], list[Pair]]:
     """``train_bpe``'s composed twin: all pairs counted afresh before every merge."""
-    word_counts, num_merges = _prepare(text_or_path, vocab_size, special_tokens)
-    words = dict(word_counts)
+    words, num_merges = _prepare(text_or_path, vocab_size, special_tokens)
     merges: list[Pair] = []
     while len(merges) < num_merges:
         pair_counts: Counter = Counter()
@@ -161,6 +160,7 @@ class _HeapEntry:
 
 
 def _merges_incremental(word_counts: dict[Word, int], num_merges: int) -> list[Pair]:
+    """The merges, each pair counted once and then only updated in the words a merge touches."""
     words = list(word_counts)
     counts = [word_counts[word] for word in words]
     pair_counts: Counter = Counter()
