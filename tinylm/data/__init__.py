@@ -1,5 +1,7 @@
 """Text for language models: corpora, tokenizers and batches (``from tinylm import data``)."""
 from .batching import ContiguousBatches, random_windows, train_val_split
+from .bpe import train_bpe, train_bpe_naive
+from .bpe_files import TokenizerFileError
 from .corpus import DATASETS, CorpusError, builtin_corpus, cache_dir, download, load_corpus, read_text
 from .tokenizers import (
     BPETokenizer,
@@ -19,6 +21,7 @@ __all__ = [
     "CorpusError",
     "DATASETS",
     "Tokenizer",
+    "TokenizerFileError",
     "WordTokenizer",
     "builtin_corpus",
     "cache_dir",
@@ -28,6 +31,8 @@ __all__ = [
     "random_windows",
     "read_text",
     "tokenizer_from_dict",
+    "train_bpe",
+    "train_bpe_naive",
     "train_tokenizer",
     "train_val_split",
 ]

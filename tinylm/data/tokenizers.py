@@ -8,7 +8,8 @@ Three ways to cut text into tokens, from the simplest to the one GPT-2 uses:
   fewer than ``min_frequency`` times become the unknown token ``<unk>``.
 * ``BPETokenizer``: byte-level byte-pair encoding. Start from the 256 byte values of the
   UTF-8 text (so every string can be encoded) and repeatedly merge the most frequent
-  adjacent pair into a new token, ``num_merges`` times.
+  adjacent pair into a new token (``tinylm.data.bpe``). The same class reads GPT-2's files
+  from Hugging Face and tiktoken's (``tinylm.data.bpe_files``).
 
 Each one is lossless on the text it was built from: ``decode(encode(text)) == text``
 (the word tokenizer as long as no word fell below ``min_frequency``; the byte-level BPE
@@ -18,14 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
-# Runs of whitespace, of word characters, or single other characters: every character
-# of a text falls in exactly one piece, so joining the pieces gives the text back.
-_PIECES = re.compile(r"\s+|\w+|[^\w\s]")
-
+from .bpe import apply_merges, train_bpe
+from .bpe_files import END_OF_TEXT, merges_from_ranks, read_gpt2_folder, read_tiktoken, write_gpt2_folder, write_tiktoken
+from .pretokenize import compiled_pattern, split_stream
 
 class Tokenizer:
     """Base class: ``encode``, ``decode``, ``vocab_size`` and JSON save/load."""
@@ -92,7 +91,8 @@ class CharTokenizer(Tokenizer):
 
 
 class WordTokenizer(Tokenizer):
-    """Words, numbers, punctuation and whitespace runs; rare words become ``<unk>`` (id 0)."""
+    """Words, numbers, punctuation and whitespace runs (the "words" pattern of
+    ``tinylm.data.pretokenize``); rare words become ``<unk>`` (id 0)."""
 
     kind = "word"
     unknown = "<unk>"  # never a piece itself: "<" and ">" are pieces of their own
@@ -106,7 +106,7 @@ class WordTokenizer(Tokenizer):
         """Keep the pieces seen at least ``min_frequency`` times, most frequent first."""
         if min_frequency < 1:
             raise ValueError(f"min_frequency must be at least 1, got {min_frequency}")
-        counts = Counter(_PIECES.findall(text))
+        counts = Counter(compiled_pattern("words").findall(text))
         ranked = sorted(counts, key=lambda token: (-counts[token], token))
         return cls([token for token in ranked if counts[token] >= min_frequency])
 
@@ -115,7 +115,7 @@ class WordTokenizer(Tokenizer):
         return len(self.tokens)
 
     def encode(self, text: str) -> list[int]:
-        return [self.ids.get(piece, 0) for piece in _PIECES.findall(text)]
+        return [self.ids.get(piece, 0) for piece in compiled_pattern("words").findall(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.tokens[i] for i in ids)
@@ -129,83 +129,195 @@ class WordTokenizer(Tokenizer):
 
 
 class BPETokenizer(Tokenizer):
-    """Byte-level byte-pair encoding: ids 0-255 are bytes, id 256 + k is the k-th merge.
+    """Byte-level byte-pair encoding, as GPT-2 does it (and tiktoken, and ``train_bpe``).
 
-    Training counts adjacent pairs inside each piece of the text (merges never cross a
-    piece boundary, so "the " and "the," share the token for "the"), weighted by how often
-    the piece occurs; the most frequent pair becomes a new token and is replaced
-    everywhere, and so on. Encoding replays the merges in the order they were learned.
+    The text is cut into pieces (``pattern``: GPT-2's pre-tokenisation, see
+    ``tinylm.data.pretokenize``); each piece becomes its UTF-8 bytes, one token each; then
+    the learned merges are replayed inside the piece, the one of lowest rank first
+    (``tinylm.data.bpe.apply_merges``). Every string can be encoded, since every byte is a
+    token; ``decode(encode(text)) == text`` for every text.
+
+    ``vocab`` maps ids to bytes, ``merges`` lists the merged pairs of bytes in rank order,
+    ``special_tokens`` are strings such as ``<|endoftext|>`` that stand for one id each and
+    are never cut or merged (they get the next free ids when ``vocab`` lacks them).
+
+    Built by ``train`` / ``train_bpe``, ``from_pretrained`` (a Hugging Face GPT-2 folder),
+    ``from_tiktoken`` (a ``.tiktoken`` rank file) or ``from_dict`` (a checkpoint).
+
+    Special tokens in the text to encode (``encode(text, special=...)``): Hugging Face's
+    GPT2Tokenizer always turns ``<|endoftext|>`` written in the text into its id; tiktoken's
+    ``encode`` raises an error unless told (``allowed_special`` / ``disallowed_special``).
+    tinylm follows tiktoken, since text from a user or a file should not slip control tokens
+    into a model unnoticed:
+
+    * ``special="raise"`` (default): a special token in the text is an error that says what to do;
+    * ``special="allow"``: it becomes its id (Hugging Face's behaviour; tiktoken's ``allowed_special="all"``);
+    * ``special="text"``: it is ordinary text, encoded byte by byte (tiktoken's ``encode_ordinary``).
     """
 
     kind = "bpe"
+    CACHE_SIZE = 100_000  # pieces whose ids are remembered; the cache starts afresh when full
 
-    def __init__(self, merges: Sequence[tuple[int, int]]):
-        self.merges = [tuple(pair) for pair in merges]
-        self.ranks = {pair: rank for rank, pair in enumerate(self.merges)}
-        self.token_bytes = [bytes([b]) for b in range(256)]
-        for left, right in self.merges:
-            self.token_bytes.append(self.token_bytes[left] + self.token_bytes[right])
-        self._cache: dict[str, list[int]] = {}
+    def __init__(
+        self,
+        vocab: Mapping[int, bytes],
+        merges: Sequence[tuple[bytes, bytes]],
+        special_tokens: Iterable[str] = (),
+        pattern: str = "gpt2",
+        eos_token: str | None = END_OF_TEXT,
+    ):
+        self.vocab = {int(token_id): bytes(token) for token_id, token in vocab.items()}
+        self.merges = [(bytes(left), bytes(right)) for left, right in merges]
+        self.pattern = pattern
+        self._pattern = compiled_pattern(pattern)
+        ids = {token: token_id for token_id, token in self.vocab.items()}
+        if len(ids) != len(self.vocab):
+            twice = next(token for token, count in Counter(self.vocab.values()).items() if count > 1)
+            raise ValueError(f"the vocabulary gives the token {twice!r} more than one id")
+        missing = [byte for byte in range(256) if bytes([byte]) not in ids]
+        if missing:
+            raise ValueError(
+                f"a byte-level BPE needs all 256 bytes as tokens; {bytes([missing[0]])!r} "
+                f"and {len(missing) - 1} more are missing from the vocabulary"
+            )
+        self.special_tokens: dict[str, int] = {}
+        for token in special_tokens:
+            encoded = token.encode("utf-8")
+            if encoded not in ids:
+                ids[encoded] = self.vocab_size
+                self.vocab[ids[encoded]] = encoded
+            self.special_tokens[token] = ids[encoded]
+        if eos_token not in self.special_tokens and eos_token not in (None, END_OF_TEXT):
+            raise ValueError(f"eos_token {eos_token!r} must be one of the special tokens {list(self.special_tokens)}")
+        self.eos_token = eos_token if eos_token in self.special_tokens else None
+        self._byte_ids = [ids[bytes([byte])] for byte in range(256)]
+        self._ranks: dict[tuple[int, int], int] = {}
+        self._merged: dict[tuple[int, int], int] = {}
+        for rank, (left, right) in enumerate(self.merges):
+            for part in (left, right, left + right):
+                if part not in ids:
+                    raise ValueError(f"merge {rank} ({left!r}, {right!r}): {part!r} is not in the vocabulary")
+            pair = (ids[left], ids[right])
+            if pair in self._ranks:
+                raise ValueError(f"merge {rank} ({left!r}, {right!r}) is already merge {self._ranks[pair]}")
+            self._ranks[pair], self._merged[pair] = rank, ids[left + right]
+        self._cache: dict[str, tuple[int, ...]] = {}
 
     @classmethod
-    def train(cls, text: str, num_merges: int = 256) -> "BPETokenizer":
-        words = Counter(_PIECES.findall(text))
-        sequences = [(list(word.encode("utf-8")), count) for word, count in words.items()]
-        merges = []
-        for new_id in range(256, 256 + num_merges):
-            pairs: Counter = Counter()
-            for sequence, count in sequences:
-                for pair in zip(sequence, sequence[1:]):
-                    pairs[pair] += count
-            if not pairs:
-                break
-            best = max(pairs, key=lambda pair: (pairs[pair], -pair[0], -pair[1]))
-            merges.append(best)
-            sequences = [(_merge(sequence, best, new_id), count) for sequence, count in sequences]
-        return cls(merges)
+    def train(cls, text: str, num_merges: int = 256, special_tokens: Sequence[str] = ()) -> "BPETokenizer":
+        """Learn ``num_merges`` merges from ``text`` with ``train_bpe`` (GPT-2's way)."""
+        vocab, merges = train_bpe(text, 256 + num_merges + len(special_tokens), special_tokens)
+        return cls(vocab, merges, special_tokens)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> "BPETokenizer":
+        """GPT-2's tokenizer from a Hugging Face folder (vocab.json and merges.txt, or
+        tokenizer.json; see ``tinylm.data.bpe_files``). Encodes as ``GPT2Tokenizer`` does."""
+        vocab, merges, special_tokens, eos_token = read_gpt2_folder(folder)
+        return cls(vocab, merges, special_tokens, eos_token=eos_token)
+
+    @classmethod
+    def from_tiktoken(cls, path: str | os.PathLike, special_tokens: Mapping[str, int] | None = None) -> "BPETokenizer":
+        """A tokenizer from a ``.tiktoken`` rank file of a GPT-2-pattern encoding (gpt2,
+        r50k_base, p50k_base) and the special tokens with their ids, e.g.
+        ``{"<|endoftext|>": 50256}``. Encodes as ``tiktoken.Encoding(name, pat_str=GPT2_PATTERN,
+        mergeable_ranks=..., special_tokens=...)`` does: tiktoken merges the pair whose
+        concatenation has the lowest rank, the merges derived here (``merges_from_ranks``)
+        make the same choices on a vocabulary BPE training made (the tests check it)."""
+        ranks = read_tiktoken(path)
+        special_tokens = dict(special_tokens or {})
+        vocab = {rank: token for token, rank in ranks.items()}
+        for token, token_id in special_tokens.items():
+            if token_id in vocab:
+                raise ValueError(f"the special token {token!r} has id {token_id}, which {path} gives to {vocab[token_id]!r}")
+            vocab[token_id] = token.encode("utf-8")
+        return cls(vocab, merges_from_ranks(ranks), special_tokens)
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write the Hugging Face files (vocab.json, merges.txt, tokenizer_config.json) that
+        ``transformers.GPT2Tokenizer.from_pretrained(folder)`` reads."""
+        write_gpt2_folder(folder, self.vocab, self.merges, self.special_tokens, self.eos_token)
+
+    def save_tiktoken(self, path: str | os.PathLike) -> None:
+        """Write the ranks of the ordinary tokens as a ``.tiktoken`` file (special tokens are not part of it)."""
+        specials = set(self.special_tokens.values())
+        write_tiktoken(path, {token: token_id for token_id, token in self.vocab.items() if token_id not in specials})
 
     @property
     def vocab_size(self) -> int:
-        return 256 + len(self.merges)
+        """One more than the largest id (ids a file leaves unused count too, as in tiktoken's ``n_vocab``)."""
+        return max(self.vocab) + 1
 
-    def _encode_piece(self, piece: str) -> list[int]:
-        if piece not in self._cache:
-            sequence = list(piece.encode("utf-8"))
-            while len(sequence) > 1:
-                pair = min(zip(sequence, sequence[1:]), key=lambda p: self.ranks.get(p, len(self.ranks)))
-                if pair not in self.ranks:
-                    break
-                sequence = _merge(sequence, pair, 256 + self.ranks[pair])
-            self._cache[piece] = sequence
-        return self._cache[piece]
+    @property
+    def eos_token_id(self) -> int | None:
+        """The id of the end-of-text token (``<|endoftext|>`` for GPT-2), or None if there is none."""
+        return self.special_tokens.get(self.eos_token) if self.eos_token is not None else None
 
-    def encode(self, text: str) -> list[int]:
-        return [token for piece in _PIECES.findall(text) for token in self._encode_piece(piece)]
+    def encode(self, text: str, special: str = "raise") -> list[int]:
+        """The ids of ``text``. ``special``: what a special token in the text becomes ("raise",
+        "allow" or "text"; see the class docstring)."""
+        return list(self.encode_iterable([text], special))
+
+    def encode_iterable(self, chunks: Iterable[str], special: str = "raise") -> Iterator[int]:
+        """The ids of the concatenated ``chunks`` (e.g. an open file: its lines), one at a time,
+        in bounded memory: the same ids as ``encode("".join(chunks))``."""
+        if special not in ("raise", "allow", "text"):
+            raise ValueError(f"special must be 'raise', 'allow' or 'text', got {special!r}")
+        specials = self.special_tokens if special != "text" else ()
+        for piece, is_special in split_stream(chunks, self._pattern, list(specials)):
+            if not is_special:
+                yield from self._cache.get(piece) or self._encode_piece(piece)
+            elif special == "allow":
+                yield self.special_tokens[piece]
+            else:
+                raise ValueError(
+                    f"the text holds the special token {piece!r}: pass special='allow' to encode it as "
+                    f"its id {self.special_tokens[piece]}, or special='text' to encode it as ordinary text"
+                )
+
+    def _encode_piece(self, piece: str) -> tuple[int, ...]:
+        """The ids of one piece, remembered for the next time it comes."""
+        ids = apply_merges([self._byte_ids[byte] for byte in piece.encode("utf-8")], self._ranks, self._merged)
+        if len(self._cache) >= self.CACHE_SIZE:  # memory stays bounded on any stream
+            self._cache.clear()
+        self._cache[piece] = ids
+        return ids
 
     def decode(self, ids: Sequence[int]) -> str:
         """The text of the ids; a byte sequence that is not valid UTF-8 (which a sampled
-        sequence can be) shows as U+FFFD rather than failing."""
-        return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
+        sequence can be) shows as U+FFFD rather than failing, as in tiktoken and transformers."""
+        try:
+            data = b"".join(self.vocab[token_id] for token_id in ids)
+        except KeyError as error:
+            raise ValueError(f"the id {error.args[0]} is not in the vocabulary (ids below {self.vocab_size})") from None
+        return data.decode("utf-8", errors="replace")
 
     def to_dict(self) -> dict:
-        return {"type": self.kind, "merges": [list(pair) for pair in self.merges]}
+        """The tokenizer as JSON data: each token's bytes as a Latin-1 string (one character a
+        byte; null for an unused id), the merges as pairs of ids, the special tokens, the pattern."""
+        ids = {token: token_id for token_id, token in self.vocab.items()}
+        return {
+            "type": self.kind,
+            "pattern": self.pattern,
+            "tokens": [self.vocab[i].decode("latin-1") if i in self.vocab else None for i in range(self.vocab_size)],
+            "merges": [[ids[left], ids[right]] for left, right in self.merges],
+            "special_tokens": list(self.special_tokens),
+            "eos_token": self.eos_token,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "BPETokenizer":
-        return cls(data["merges"])
-
-
-def _merge(sequence: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """``sequence`` with every non-overlapping occurrence of ``pair`` (left to right) replaced by ``new_id``."""
-    merged, i = [], 0
-    while i < len(sequence):
-        if i + 1 < len(sequence) and (sequence[i], sequence[i + 1]) == pair:
-            merged.append(new_id)
-            i += 2
+        """Also reads what tinylm's first BPE saved, ``{"type": "bpe", "merges": [[left id,
+        right id], ...]}``: ids 0-255 the bytes, 256 + k the k-th merge, the "words" pattern."""
+        if "tokens" not in data:
+            tokens = [bytes([byte]) for byte in range(256)]
+            for left, right in data["merges"]:
+                tokens.append(tokens[left] + tokens[right])
+            vocab = dict(enumerate(tokens))
         else:
-            merged.append(sequence[i])
-            i += 1
-    return merged
+            vocab = {i: token.encode("latin-1") for i, token in enumerate(data["tokens"]) if token is not None}
+        merges = [(vocab[left], vocab[right]) for left, right in data["merges"]]
+        return cls(vocab, merges, data.get("special_tokens", ()), data.get("pattern", "words"), data.get("eos_token"))
 
 
 TOKENIZERS = {cls.kind: cls for cls in (CharTokenizer, WordTokenizer, BPETokenizer)}
