@@ -117,3 +117,10 @@ def test_errors(tmp_path):
     tokenizer = WordPieceTokenizer(SPECIALS + ["a"])
     with pytest.raises(ValueError, match=r"max_length must leave room for \[CLS\] and \[SEP\] \(at least 2\), got 1"):
         tokenizer.encode_batch(["a"], max_length=1)
+
+
+def test_a_saved_wordpiece_vocabulary_loads_back_through_tokenizer_from_dict():
+    tokenizer = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"])
+    restored = tokenizers.tokenizer_from_dict(tokenizer.to_dict())
+    assert isinstance(restored, WordPieceTokenizer)
+    assert restored.encode("hello world") == tokenizer.encode("hello world") == [2, 5, 6, 3]

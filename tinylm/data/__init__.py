@@ -22,6 +22,7 @@ __all__ = [
     "DATASETS",
     "Tokenizer",
     "TokenizerFileError",
+    "WordPieceTokenizer",
     "WordTokenizer",
     "builtin_corpus",
     "cache_dir",
