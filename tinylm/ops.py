@@ -9,6 +9,13 @@ A Function works on raw arrays (NumPy or CuPy, whichever its inputs hold):
 ``Function.apply(*tensors, **params)`` runs forward on the tensors' arrays and, when
 gradients are being recorded, links the output tensor to the function (``out._ctx``).
 
+Saved arrays are references, not copies. A function whose backward reads its input
+arrays (``saves_inputs``, true unless a class says otherwise) records the inputs'
+versions (``Tensor.version``) in forward; backward raises if one has been written in
+place since, instead of computing the gradient of values the forward pass never saw.
+A function that saves only its shapes, its output or arrays it computed itself sets
+``saves_inputs = False`` and costs nothing here.
+
 Broadcasting: when an input was broadcast to a larger shape in forward, the gradient
 arriving in backward has the larger shape; ``unbroadcast`` sums it back over the axes
 that were stretched, because each input element was used once per copy.
@@ -21,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .tensor import GradMode, Tensor
+from .tensor import GradMode, Tensor, _shares_version_if_view, versions_of
 
 
 class ShapeError(ValueError):
@@ -32,6 +39,9 @@ class Function:
     """Base class of every differentiable operation."""
 
     inputs: tuple[Tensor, ...] | None = ()
+    saves_inputs = True  # backward reads input arrays: their versions are checked
+    may_return_view = False  # the output may be a view of input 0 (then it shares its version)
+    saved_versions: list[int] | None = None  # the inputs' versions in forward, when checked
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
@@ -54,8 +64,12 @@ class Function:
                     requires_grad = True
                     break
         out = Tensor._from_op(out, requires_grad)
+        if cls.may_return_view:
+            _shares_version_if_view(out, inputs[0])
         if requires_grad:
             function.inputs = inputs
+            if cls.saves_inputs:
+                function.saved_versions = versions_of(inputs)
             out._ctx = function
         return out
 
@@ -104,6 +118,8 @@ def unbroadcast(grad, shape: tuple[int, ...]):
 class Add(Function):
     """z = a + b;  dz/da = 1, dz/db = 1 (then unbroadcast)."""
 
+    saves_inputs = False  # backward reads shapes only
+
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
@@ -114,6 +130,8 @@ class Add(Function):
 
 class Sub(Function):
     """z = a - b;  dz/da = 1, dz/db = -1."""
+
+    saves_inputs = False  # backward reads shapes only
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -151,6 +169,8 @@ class Div(Function):
 
 class Neg(Function):
     """z = -x;  dz/dx = -1."""
+
+    saves_inputs = False  # backward reads nothing
 
     def forward(self, x):
         return -x
@@ -249,6 +269,8 @@ class MatMul(Function):
 class Exp(Function):
     """z = eˣ;  dz/dx = eˣ = z."""
 
+    saves_inputs = False  # backward reads its output
+
     def forward(self, x):
         self.out = backend.array_module(x).exp(x)
         return self.out
@@ -271,6 +293,8 @@ class Log(Function):
 class Tanh(Function):
     """z = tanh x;  dz/dx = 1 - z²."""
 
+    saves_inputs = False  # backward reads its output
+
     def forward(self, x):
         self.out = backend.array_module(x).tanh(x)
         return self.out
@@ -285,6 +309,8 @@ class Sigmoid(Function):
     Computed as ½·tanh(x/2) + ½, the same function without overflow when x is far from 0.
     """
 
+    saves_inputs = False  # backward reads its output
+
     def forward(self, x):
         self.out = backend.array_module(x).tanh(x * 0.5) * 0.5 + 0.5
         return self.out
@@ -295,6 +321,8 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (0 at the kink x = 0, as PyTorch)."""
+
+    saves_inputs = False  # backward reads a mask it made
 
     def forward(self, x):
         self.positive = x > 0
@@ -318,6 +346,8 @@ def _keepdims_shape(shape, axis) -> tuple[int, ...]:
 class Sum(Function):
     """z = Σ x over ``axis``;  dz/dx = 1: the gradient is copied back to every summed element."""
 
+    saves_inputs = False  # backward reads shapes only
+
     def forward(self, x, axis, keepdims: bool):
         self.x_shape, self.axis = x.shape, axis
         return x.sum(axis=axis, keepdims=keepdims)
@@ -329,6 +359,8 @@ class Sum(Function):
 
 class Mean(Function):
     """z = (1/N) Σ x over ``axis``;  dz/dx = 1/N."""
+
+    saves_inputs = False  # backward reads shapes only
 
     def forward(self, x, axis, keepdims: bool):
         self.x_shape, self.axis = x.shape, axis
@@ -347,6 +379,8 @@ class Max(Function):
     When several elements tie for the maximum, the gradient is shared equally among them
     (as ``torch.amax``), so it still sums to 1.
     """
+
+    saves_inputs = False  # backward reads a mask it made
 
     def forward(self, x, axis, keepdims: bool):
         if x.size == 0:
@@ -368,6 +402,9 @@ class Max(Function):
 class Reshape(Function):
     """z = x viewed with another shape (same elements, same order);  dz/dx: reshape back."""
 
+    saves_inputs = False  # backward reads shapes only
+    may_return_view = True
+
     def forward(self, x, shape):
         self.x_shape = x.shape
         try:
@@ -381,6 +418,9 @@ class Reshape(Function):
 
 class Transpose(Function):
     """z = x with its axes permuted;  dz/dx: permute back with the inverse permutation."""
+
+    saves_inputs = False  # backward reads the permutation
+    may_return_view = True
 
     def forward(self, x, axes):
         self.inverse = tuple(np.argsort(axes))
@@ -404,6 +444,9 @@ class GetItem(Function):
     not overwritten.
     """
 
+    saves_inputs = False  # backward reads shapes and the index
+    may_return_view = True
+
     def forward(self, x, index):
         self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
         try:
@@ -424,6 +467,8 @@ class GetItem(Function):
 class Concat(Function):
     """z = concatenate(x₁, x₂, …) along ``axis``;  dz/dxᵢ is xᵢ's slice of the gradient."""
 
+    saves_inputs = False  # backward reads where the inputs meet
+
     def forward(self, *arrays, axis: int):
         self.axis = axis
         self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
@@ -436,6 +481,8 @@ class Concat(Function):
 class Stack(Function):
     """z = stack(x₁, x₂, …) along a new ``axis``;  dz/dxᵢ = z's gradient at position i."""
 
+    saves_inputs = False  # backward reads the axis
+
     def forward(self, *arrays, axis: int):
         self.axis = axis
         return backend.array_module(arrays[0]).stack(arrays, axis=axis)
@@ -447,6 +494,8 @@ class Stack(Function):
 
 class Where(Function):
     """z = a where condition else b;  dz/da = condition, dz/db = not condition."""
+
+    saves_inputs = False  # backward reads shapes and the condition
 
     def forward(self, a, b, condition):
         self.a_shape, self.b_shape, self.condition = a.shape, b.shape, condition
@@ -466,6 +515,8 @@ class Where(Function):
 class Cast(Function):
     """z = x converted to ``dtype``;  dz/dx = 1 (the gradient is converted back)."""
 
+    saves_inputs = False  # backward reads the input's dtype
+
     def forward(self, x, dtype):
         self.x_dtype = x.dtype
         return x.astype(dtype)
@@ -476,6 +527,9 @@ class Cast(Function):
 
 class ToDevice(Function):
     """z = x copied to ``device``;  dz/dx = the gradient copied back."""
+
+    saves_inputs = False  # backward reads the source device only
+    may_return_view = True
 
     def forward(self, x, device: str):
         self.source = backend.device_of(x)

@@ -14,6 +14,14 @@ gradients of tensors that are used more than once. Afterwards the graph is freed
 
 The graph points backwards only (output -> function -> inputs), so when the last
 reference to the output goes away, Python frees the whole graph at once.
+
+A function keeps its input *arrays* by reference, not copies. If one of them is
+overwritten between forward and backward (``optimizer.step()`` updates the parameters in
+place), backward would compute the gradient of values the forward pass never saw. So
+every tensor carries a **version**, a count that each in-place write through the library
+bumps (optimizer steps, ``load_state_dict``, ``clip_grad_norm_``); a function whose
+backward reads its inputs records their versions in forward, and backward refuses to
+run if one has changed, as PyTorch's version counters do.
 """
 from __future__ import annotations
 
@@ -65,11 +73,14 @@ class Tensor:
         requires_grad: whether gradients are computed for this tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version", "_base", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
-        if isinstance(data, Tensor):
+        self._version = 0
+        self._base = None
+        if isinstance(data, Tensor):  # the same memory, so the same version
+            self._base = data._version_owner()
             data = data.data
         elif not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
             data = np.asarray(data)
@@ -93,6 +104,8 @@ class Tensor:
         out._ctx = None
         out._retains_grad = False
         out.name = None
+        out._version = 0
+        out._base = None
         return out
 
     # ------------------------------------------------------------ properties
@@ -116,6 +129,31 @@ class Tensor:
     def is_leaf(self) -> bool:
         """True for tensors made by the user rather than by an operation."""
         return self._ctx is None
+
+    @property
+    def version(self) -> int:
+        """How many times the library has written into this tensor's memory in place.
+
+        ``optimizer.step()``, ``Module.load_state_dict`` and ``optim.clip_grad_norm_`` (on
+        gradients) bump it; backward checks it to refuse stale graphs (see
+        ``Function.saves_inputs`` in ops.py). A view (made by ``reshape``, ``transpose``,
+        basic indexing, ``detach()``, ``Tensor(x)``, or ``to()`` when nothing had to move)
+        shares the version of the tensor whose memory it reads.
+
+        Assigning to ``.data`` or writing into it directly (``x.data[...] = 0``) is not
+        counted: that is the escape hatch for work outside autograd, as in PyTorch
+        (``tl.gradcheck`` nudges its inputs this way and restores them exactly). Call
+        ``bump_version()`` after such a write if a graph may still read the tensor.
+        """
+        return versions_of((self,))[0]
+
+    def bump_version(self) -> None:
+        """Record an in-place write into this tensor's memory (see ``version``)."""
+        self._version_owner()._version += 1
+
+    def _version_owner(self) -> "Tensor":
+        """The tensor whose memory this one reads, which keeps the version of both."""
+        return self if self._base is None else self._base
 
     def numel(self) -> int:
         return int(self.data.size)
@@ -161,8 +199,11 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """The same values, cut from the graph (no gradient flows through the result)."""
-        return Tensor._from_op(self.data, False)
+        """The same values, cut from the graph (no gradient flows through the result).
+
+        The result shares this tensor's memory, and so its version.
+        """
+        return _shares_version_if_view(Tensor._from_op(self.data, False), self)
 
     def to(self, target) -> "Tensor":
         """Move to a device (``"cpu"``/``"cuda"``) or cast to a dtype; gradients flow through.
@@ -174,7 +215,7 @@ class Tensor:
                 moved = Tensor._from_op(backend.to_device(self.data, target), self.requires_grad)
                 if self.grad is not None:
                     moved.grad = self.grad.to(target)
-                return moved
+                return _shares_version_if_view(moved, self)
             return ops.ToDevice.apply(self, device=target)
         dtype = _as_dtype(target)
         if self._ctx is None:
@@ -182,7 +223,7 @@ class Tensor:
             _check_floating(dtype, self.requires_grad)
             if self.grad is not None:
                 moved.grad = self.grad.to(dtype)
-            return moved
+            return _shares_version_if_view(moved, self)
         return ops.Cast.apply(self, dtype=dtype)
 
     def cpu(self) -> "Tensor":
@@ -234,7 +275,8 @@ class Tensor:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, expected {self.shape}")
 
         grads: dict[int, Any] = {id(self): grad}
-        for node in _topological_order(self):
+        order = _topological_order(self)
+        for node in order:
             node_grad = grads.pop(id(node), None)
             if node_grad is None:
                 continue
@@ -243,6 +285,9 @@ class Tensor:
                 _accumulate_grad(node, node_grad)
             if function is None:
                 continue
+            saved = function.saved_versions
+            if saved is not None and saved != versions_of(function.inputs):
+                _raise_stale_input(function, node, order)
             input_grads = function.backward(node_grad)
             if not isinstance(input_grads, tuple):  # one input: a bare array
                 input_grads = (input_grads,)
@@ -440,6 +485,56 @@ def _raise_wrong_grad_shape(function, input_tensor: Tensor, input_grad) -> None:
         f"input {position}, whose shape is {input_tensor.shape}: a gradient always has the shape "
         "of the tensor it belongs to (did a broadcast axis go unsummed, or a transpose go missing?)"
     )
+
+
+def versions_of(tensors: Sequence[Tensor]) -> list[int]:
+    """The version of each tensor (a view's is its base's), as ``Function.apply`` records them.
+
+    Written out rather than through the ``version`` property: it runs for most ops, and
+    a property call per input would cost more than the rest of the check.
+    """
+    return [t._version if t._base is None else t._base._version for t in tensors]
+
+
+def _describe(tensor: Tensor) -> str:
+    """A tensor in words, for error messages: its name if it has one, its shape and dtype."""
+    shape = f"shape {tensor.shape}, {tensor.dtype}"
+    return f"'{tensor.name}' ({shape})" if tensor.name else f"a tensor of {shape}"
+
+
+def _raise_stale_input(function, node: Tensor, order: list[Tensor]) -> None:
+    """Explain which saved input of ``function`` was overwritten since forward, and the fix."""
+    now = versions_of(function.inputs)
+    position = next(i for i, (saved, current) in enumerate(zip(function.saved_versions, now)) if saved != current)
+    stale = function.inputs[position]
+    owner = stale._version_owner()
+    what = _describe(stale) + (f", a view of {_describe(owner)}" if owner is not stale else "")
+    made_by_ops = [n for n in order if n._ctx is not None]
+    step = next(i for i, n in enumerate(made_by_ops) if n is node) + 1
+    raise RuntimeError(
+        f"backward through {type(function).__name__} (op {step} of {len(made_by_ops)}, counting back from "
+        f"the output) needs its input {position} as the forward pass saw it: {what}. It was at version "
+        f"{function.saved_versions[position]} then, but it has been written in place since (version now "
+        f"{now[position]}), e.g. by optimizer.step() or load_state_dict(), so the gradient would belong to "
+        "values the forward pass never used. Call loss.backward() before optimizer.step(), or compute the "
+        "loss again after the update"
+    )
+
+
+def _shares_version_if_view(out: Tensor, source: Tensor) -> Tensor:
+    """Let ``out`` share ``source``'s version if its array reads ``source``'s memory."""
+    if _is_view_of(out.data, source.data):
+        out._base = source._version_owner()
+    return out
+
+
+def _is_view_of(view, array) -> bool:
+    """Whether ``view`` is ``array`` or a view of the same memory (reshape, transpose, slice).
+
+    NumPy and CuPy give a view a ``base``: the array that owns the memory.
+    """
+    owner = array if array.base is None else array.base
+    return view is array or view.base is owner
 
 
 def _accumulate_grad(node: Tensor, grad) -> None:

@@ -141,7 +141,9 @@ class Module:
         model.load_state_dict(sd)`` gives a float64 model. With ``strict`` (the default),
         missing and unexpected keys are errors; a wrong shape always is. All problems are
         reported together, and nothing is changed unless every entry fits.
-        Returns the missing and unexpected keys (both empty when strict).
+        Returns the missing and unexpected keys (both empty when strict). Each loaded
+        parameter's ``version`` is bumped: a graph built before the load cannot be
+        backpropagated through any more (its gradients would belong to the old values).
         """
         own = dict(self.named_parameters(remove_duplicate=False))
         arrays = {name: _as_array(value) for name, value in state.items()}
@@ -163,6 +165,7 @@ class Module:
                 # astype copies: the model must not share memory with the state dict (or with
                 # another model loaded from it), or updating one would change the other
                 parameter.data = backend.to_device(arrays[name], parameter.device).astype(parameter.dtype)
+                parameter.bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ modes and devices
