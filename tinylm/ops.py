@@ -180,18 +180,26 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """z = x^p for a constant number p;  dz/dx = p·x^(p-1)."""
+    """z = x^p for a constant number p;  dz/dx = p·x^(p-1), and 0 for p = 0 (x⁰ = 1 for
+    every x, where 0·x⁻¹ would give NaN at x = 0; as PyTorch)."""
 
     def forward(self, x, exponent: float):
         self.x, self.exponent = x, exponent
         return x**exponent
 
     def backward(self, grad):
+        if self.exponent == 0:
+            return backend.array_module(grad).zeros_like(grad)
         return grad * self.exponent * self.x ** (self.exponent - 1)
 
 
 class Pow(Function):
-    """z = a^b for tensors;  dz/da = b·a^(b-1),  dz/db = a^b·ln(a)  (needs a > 0)."""
+    """z = a^b for tensors;  dz/da = b·a^(b-1),  dz/db = a^b·ln(a)  (needs a > 0).
+
+    Two limits are taken as PyTorch takes them, where the formulas would give NaN:
+    dz/da = 0 where b = 0 (a⁰ = 1 for every a), and dz/db = 0 where a = 0 and b ≥ 0
+    (0^b stays 0, or 1 at b = 0, on that side: no slope in b).
+    """
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -200,8 +208,13 @@ class Pow(Function):
 
     def backward(self, grad):
         xp = backend.array_module(grad)
-        grad_a = unbroadcast(grad * self.b * self.a ** (self.b - 1), self.a.shape) if self.needs_grad(0) else None
-        grad_b = unbroadcast(grad * self.out * xp.log(self.a), self.b.shape) if self.needs_grad(1) else None
+        zero = xp.zeros((), dtype=grad.dtype)
+        grad_a = grad_b = None
+        if self.needs_grad(0):
+            grad_a = unbroadcast(xp.where(self.b == 0, zero, grad * self.b * self.a ** (self.b - 1)), self.a.shape)
+        if self.needs_grad(1):
+            flat = (self.a == 0) & (self.b >= 0)
+            grad_b = unbroadcast(grad * xp.where(flat, zero, self.out * xp.log(self.a)), self.b.shape)
         return grad_a, grad_b
 
 
@@ -320,16 +333,20 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (0 at the kink x = 0, as PyTorch)."""
+    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (0 at the kink x = 0, as PyTorch).
+
+    NaN stays NaN and passes its gradient on, as in PyTorch (``x * (x > 0)`` would also
+    turn -inf into NaN, since -inf · 0 is NaN).
+    """
 
     saves_inputs = False  # backward reads a mask it made
 
     def forward(self, x):
-        self.positive = x > 0
-        return x * self.positive
+        self.passes = ~(x <= 0)  # x > 0, or NaN
+        return backend.array_module(x).maximum(x, 0)
 
     def backward(self, grad):
-        return grad * self.positive
+        return grad * self.passes
 
 
 # ---------------------------------------------------------------- reductions
@@ -383,8 +400,9 @@ class Max(Function):
     saves_inputs = False  # backward reads a mask it made
 
     def forward(self, x, axis, keepdims: bool):
-        if x.size == 0:
-            raise ShapeError(f"max() of an empty tensor (shape {x.shape})")
+        reduced = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+        if any(x.shape[a] == 0 for a in reduced):
+            raise ShapeError(f"max() over an axis of size 0 has no value (shape {x.shape}, axis {axis})")
         out = x.max(axis=axis, keepdims=True)
         self.is_max = x == out
         self.axis = axis

@@ -306,16 +306,27 @@ class Tensor:
     def _operand(self, other) -> "Tensor":
         """Turn a Python number or array into a tensor that combines with ``self``.
 
-        A Python number takes this tensor's dtype (as in NumPy and PyTorch, ``x * 2.0``
-        keeps a float32 ``x`` float32). A float number with an integer tensor gives a
-        float64 result, as NumPy's promotion rules do.
+        Mixed dtypes promote as in NumPy 2 (NEP 50), which differs from PyTorch in places:
+
+        * Two tensors give the smallest dtype that holds both exactly: float32 with
+          float64 is float64; an integer with a float picks a float wide enough for the
+          integers, so int32 or int64 with float16 or float32 is **float64** (PyTorch keeps
+          the float tensor's dtype), int16 with float16 is float32, int8 with float16 is
+          float16. A 0-d tensor counts like any other (PyTorch lets a dimensioned tensor
+          win: float32 (n,) with float64 0-d is float32 there, float64 here).
+        * A Python number is "weak": it takes the tensor's dtype when the tensor is of
+          its kind or a wider one (bool < integer < float), so ``x * 2.0`` keeps a float32
+          ``x`` float32 and ``ids + 1`` keeps int32 ids int32. Otherwise it is int64 (an
+          int with a bool tensor) or **float64** (a float with an integer or bool tensor;
+          PyTorch gives its default dtype, float32).
+        * ``/`` of integers is float64 (PyTorch: float32), the mean of integers is float64
+          (PyTorch refuses it), and ``@`` of mixed dtypes promotes (PyTorch refuses it).
         """
         if isinstance(other, Tensor):
             return other
         xp = backend.array_module(self.data)
         if isinstance(other, (bool, int, float)):
-            dtype = np.float64 if isinstance(other, float) and self.dtype.kind not in "fc" else self.dtype
-            return Tensor._from_op(xp.asarray(other, dtype=dtype), False)
+            return Tensor._from_op(xp.asarray(other, dtype=_python_number_dtype(other, self.dtype)), False)
         return Tensor._from_op(xp.asarray(other), False)
 
     def __add__(self, other):
@@ -443,6 +454,17 @@ class Tensor:
 ops: Any = None  # set at the bottom of this file (ops.py needs Tensor first)
 
 
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 2}  # bool < integer < float
+
+
+def _python_number_dtype(number: bool | int | float, dtype: np.dtype) -> np.dtype:
+    """The dtype a Python number takes beside a tensor of ``dtype`` (see ``Tensor._operand``)."""
+    kind = "b" if isinstance(number, bool) else "i" if isinstance(number, int) else "f"
+    if _KIND_RANK[dtype.kind] >= _KIND_RANK[kind]:
+        return dtype
+    return np.dtype(np.int64 if kind == "i" else np.float64)
+
+
 def _as_dtype(target) -> np.dtype:
     try:
         return np.dtype(target)
@@ -470,7 +492,8 @@ def _normalize_index(index, array):
         if isinstance(item, Tensor):
             return item.data
         if isinstance(item, list):
-            return xp.asarray(item)
+            array = xp.asarray(item)
+            return array.astype(np.int64) if array.size == 0 else array  # [] would be float64
         if isinstance(item, np.ndarray) and xp is not np:
             return xp.asarray(item)
         return item
