@@ -278,9 +278,9 @@ def test_backward_names_an_op_that_returns_the_wrong_gradient_shape():
 
 # ---------------------------------------------------------------- versions: stale graphs are refused
 
-STALE = (r"needs its input {position} as the forward pass saw it: {what}\. It was at version {saved} then, but "
-         r"it has been written in place since \(version now {now}\).*Call loss.backward\(\) before "
-         r"optimizer.step\(\), or compute the loss again after the update")
+STALE = (r"needs its input {position}, {what}, as the forward pass saw it \(version {saved}\), but its memory has "
+         r"been written in place since \(version now {now}\).*call loss.backward\(\) before optimizer.step\(\), "
+         r"or compute the loss again after the update")
 
 
 def _linear_loss(layer, x):
@@ -294,7 +294,7 @@ def test_backward_after_optimizer_step_is_refused(device):
     loss = _linear_loss(layer, tl.randn(4, 3, device=device))
     layer.weight.grad = tl.zeros(2, 3, device=device)
     optimizer.step()
-    what = r"a tensor of shape \(3, 2\), float32, a view of a tensor of shape \(2, 3\), float32"
+    what = r"a tensor of shape \(3, 2\), float32"
     with pytest.raises(RuntimeError, match=r"backward through MatMul \(op 4 of 5, counting back from the output\) "
                                            + STALE.format(position=1, what=what, saved=0, now=1)):
         loss.backward()
@@ -343,6 +343,7 @@ def test_views_share_the_version_of_the_tensor_whose_memory_they_read(device):
     w = tl.randn(2, 3, device=device, requires_grad=True)
     views = {"w.T": w.T, "w.reshape(6)": w.reshape(6), "w[0]": w[0], "w[:, 1:]": w[:, 1:],
              "w.detach()": w.detach(), f"w.to({device!r})": w.to(device), "Tensor(w)": tl.Tensor(w),
+             "Parameter(w)": nn.Parameter(w),
              "w.T.T": w.T.T, "w.detach()[1]": w.detach()[1]}
     copies = {"w[[0, 0]]": w[[0, 0]], "w.T.reshape(6)": w.T.reshape(6), "w * 1": w * 1,
               "w.to(float64)": w.to(np.float64)}
@@ -362,11 +363,22 @@ def test_writing_data_directly_is_the_untracked_escape_hatch():
     loss.backward(retain_graph=True)
     np.testing.assert_array_equal(w.grad.numpy(), [10.0, 10.0])
     w.bump_version()  # saying so after such a write makes the graph refuse
-    with pytest.raises(RuntimeError, match="version 0 then.*version now 1"):
+    with pytest.raises(RuntimeError, match=r"\(version 0\).*\(version now 1\)"):
         loss.backward()
 
 
 # ---------------------------------------------------------------- memory
+
+
+def test_detach_shares_the_version_but_not_the_graph():
+    """h = f(h).detach() in a loop without backward must not chain the graphs together."""
+    w = tl.randn(3, requires_grad=True)
+    h = (tl.randn(3) * w).tanh()
+    node = weakref.ref(h._ctx)
+    detached = h.detach()
+    del h
+    assert node() is None, "the detached tensor kept the graph it came from alive"
+    assert detached.version == 0
 
 
 def test_a_graph_is_freed_as_soon_as_its_output_is_dropped():

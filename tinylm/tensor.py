@@ -64,6 +64,19 @@ def _check_floating(dtype: np.dtype, requires_grad: bool) -> None:
         )
 
 
+class VersionCounter:
+    """How many times the library has written in place into one block of memory.
+
+    Shared by every tensor that reads that memory (a tensor, its views, its detached
+    copies), so a write through any of them is seen by all of them, as in PyTorch.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class Tensor:
     """An n-dimensional array with automatic differentiation.
 
@@ -73,14 +86,13 @@ class Tensor:
         requires_grad: whether gradients are computed for this tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version", "_base", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version_counter", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
-        self._version = 0
-        self._base = None
+        self._version_counter: VersionCounter | None = None  # made on first need (see version)
         if isinstance(data, Tensor):  # the same memory, so the same version
-            self._base = data._version_owner()
+            self._version_counter = data._shared_version_counter()
             data = data.data
         elif not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
             data = np.asarray(data)
@@ -104,8 +116,7 @@ class Tensor:
         out._ctx = None
         out._retains_grad = False
         out.name = None
-        out._version = 0
-        out._base = None
+        out._version_counter = None
         return out
 
     # ------------------------------------------------------------ properties
@@ -149,11 +160,14 @@ class Tensor:
 
     def bump_version(self) -> None:
         """Record an in-place write into this tensor's memory (see ``version``)."""
-        self._version_owner()._version += 1
+        self._shared_version_counter().count += 1
 
-    def _version_owner(self) -> "Tensor":
-        """The tensor whose memory this one reads, which keeps the version of both."""
-        return self if self._base is None else self._base
+    def _shared_version_counter(self) -> "VersionCounter":
+        """The counter this tensor shares with the tensors that read its memory, made on
+        first need: most tensors are never written in place nor viewed, and need none."""
+        if self._version_counter is None:
+            self._version_counter = VersionCounter()
+        return self._version_counter
 
     def numel(self) -> int:
         return int(self.data.size)
@@ -511,12 +525,12 @@ def _raise_wrong_grad_shape(function, input_tensor: Tensor, input_grad) -> None:
 
 
 def versions_of(tensors: Sequence[Tensor]) -> list[int]:
-    """The version of each tensor (a view's is its base's), as ``Function.apply`` records them.
+    """The version of each tensor (0 until its memory is first written), as ``Function.apply`` records them.
 
     Written out rather than through the ``version`` property: it runs for most ops, and
     a property call per input would cost more than the rest of the check.
     """
-    return [t._version if t._base is None else t._base._version for t in tensors]
+    return [0 if t._version_counter is None else t._version_counter.count for t in tensors]
 
 
 def _describe(tensor: Tensor) -> str:
@@ -529,25 +543,27 @@ def _raise_stale_input(function, node: Tensor, order: list[Tensor]) -> None:
     """Explain which saved input of ``function`` was overwritten since forward, and the fix."""
     now = versions_of(function.inputs)
     position = next(i for i, (saved, current) in enumerate(zip(function.saved_versions, now)) if saved != current)
-    stale = function.inputs[position]
-    owner = stale._version_owner()
-    what = _describe(stale) + (f", a view of {_describe(owner)}" if owner is not stale else "")
+    what = _describe(function.inputs[position])
     made_by_ops = [n for n in order if n._ctx is not None]
     step = next(i for i, n in enumerate(made_by_ops) if n is node) + 1
     raise RuntimeError(
         f"backward through {type(function).__name__} (op {step} of {len(made_by_ops)}, counting back from "
-        f"the output) needs its input {position} as the forward pass saw it: {what}. It was at version "
-        f"{function.saved_versions[position]} then, but it has been written in place since (version now "
-        f"{now[position]}), e.g. by optimizer.step() or load_state_dict(), so the gradient would belong to "
-        "values the forward pass never used. Call loss.backward() before optimizer.step(), or compute the "
-        "loss again after the update"
+        f"the output) needs its input {position}, {what}, as the forward pass saw it (version "
+        f"{function.saved_versions[position]}), but its memory has been written in place since (version now "
+        f"{now[position]}), e.g. by optimizer.step() or load_state_dict() (a view such as weight.T shares the "
+        "version of the weight it reads). The gradient would belong to values the forward pass never used: "
+        "call loss.backward() before optimizer.step(), or compute the loss again after the update"
     )
 
 
 def _shares_version_if_view(out: Tensor, source: Tensor) -> Tensor:
-    """Let ``out`` share ``source``'s version if its array reads ``source``'s memory."""
+    """Let ``out`` share ``source``'s version counter if its array reads ``source``'s memory.
+
+    The counter is shared, not ``source`` itself: a reference to ``source`` would keep the
+    graph that made it alive for as long as ``out`` lives (``h = h.detach()`` in a loop).
+    """
     if _is_view_of(out.data, source.data):
-        out._base = source._version_owner()
+        out._version_counter = source._shared_version_counter()
     return out
 
 

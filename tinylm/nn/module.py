@@ -21,10 +21,10 @@ from ..tensor import Tensor, _as_dtype
 class Parameter(Tensor):
     """A tensor that is a learnable weight of a module: it requires grad (unless told not to)
     and is found by ``Module.parameters()``. It shares the array of the tensor or array it
-    is made from, as PyTorch's does."""
+    is made from (and that tensor's version), as PyTorch's does."""
 
     def __init__(self, data: Any, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
