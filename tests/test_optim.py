@@ -229,6 +229,16 @@ def test_clip_grad_norm_leaves_small_gradients_alone():
     assert param.grad.version == 0
 
 
+def test_clip_grad_norm_of_overflowing_or_nan_gradients(recwarn):
+    """Squares beyond float32's range make the norm inf (no warning); such gradients, and NaN ones, are left as they are."""
+    overflowing, undefined = tl.zeros(2, requires_grad=True), tl.zeros(1, requires_grad=True)
+    overflowing.grad, undefined.grad = tl.tensor([1e20, 1.0]), tl.tensor([float("nan")])
+    assert optim.clip_grad_norm_(overflowing, max_norm=1.0) == math.inf
+    assert math.isnan(optim.clip_grad_norm_(undefined, max_norm=1.0))
+    np.testing.assert_array_equal(overflowing.grad.numpy(), np.array([1e20, 1.0], dtype=np.float32))
+    assert not recwarn.list, [str(w.message) for w in recwarn.list]
+
+
 def test_clip_grad_norm_matches_torch(torch):
     rng = np.random.default_rng(2)
     grads = [rng.standard_normal(shape) for shape in ((3, 4), (4,), (2, 2, 2))]

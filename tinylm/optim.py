@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+import numpy as np
+
 from . import backend
 from .tensor import Tensor
 
@@ -266,9 +268,10 @@ def clip_grad_norm_(params: Iterable[Tensor] | Tensor, max_norm: float) -> float
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be > 0, got {max_norm}")
     grads = [param.grad for param in params if param.grad is not None]
-    total_norm = math.sqrt(sum(float((grad.data * grad.data).sum()) for grad in grads))
+    with np.errstate(over="ignore", invalid="ignore"):  # squares that overflow make the norm inf: the answer
+        total_norm = math.sqrt(sum(float((grad.data * grad.data).sum()) for grad in grads))
     clip_coefficient = max_norm / (total_norm + 1e-6)
-    if clip_coefficient < 1.0:
+    if clip_coefficient < 1.0 and math.isfinite(total_norm):
         for grad in grads:
             grad.data *= clip_coefficient
             grad.bump_version()
