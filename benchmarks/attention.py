@@ -24,14 +24,8 @@ import numpy as np
 import tinylm as tl
 import tinylm.functional as F
 from tinylm import nn, optim
-from timing import interleaved, median_ms, median_ratio
+from timing import interleaved, report
 
-
-
-def report(title: str, times: dict[str, list[float]], reference: str) -> None:
-    print(f"\n{title}")
-    for name, values in times.items():
-        print(f"  {name:<22} median {median_ms(values):8.1f} ms   {median_ratio(times, name, reference):5.2f}x {reference}")
 
 
 # ---------------------------------------------------------------- attention

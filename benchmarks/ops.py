@@ -18,12 +18,21 @@ round by round, then their median reported, because the machine's speed drifts.
     python benchmarks/ops.py            # 15 rounds, about a minute
     python benchmarks/ops.py --quick    # 3 rounds, a smoke test
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/ops.py   # steadiest figures
+    python benchmarks/ops.py --baseline main   # also the per-op chain of tinylm as committed
+                                               # at a git revision, interleaved: before/after
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import io
 import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -54,11 +63,31 @@ def elementwise_chain(x, a, b, c) -> None:
 
 
 def chain_inputs(library, seed: int = 0):
+    """The chain's tensors for ``library``: "torch", or a tinylm package (this one or a baseline)."""
     rng = np.random.default_rng(seed)
     values = [rng.standard_normal(CHAIN_SIZE).astype(np.float32) for _ in range(4)]
-    if library == "tinylm":
-        return [tl.tensor(values[0], requires_grad=True)] + [tl.tensor(v) for v in values[1:]]
-    return [torch.tensor(values[0], requires_grad=True)] + [torch.tensor(v) for v in values[1:]]
+    make = torch.tensor if library == "torch" else (tl if library == "tinylm" else library).tensor
+    return [make(values[0], requires_grad=True)] + [make(v) for v in values[1:]]
+
+
+def baseline_package(revision: str):
+    """tinylm as committed at ``revision``, imported as the package ``tinylm_baseline``.
+
+    ``git archive`` writes the revision's ``tinylm/`` folder into a temporary directory;
+    the package imports its own modules relatively, so it loads beside this one.
+    """
+    repository = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "archive", revision, "tinylm"], cwd=repository, capture_output=True, check=True)
+    folder = Path(tempfile.mkdtemp(prefix="tinylm-baseline-"))
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    spec = importlib.util.spec_from_file_location(
+        "tinylm_baseline", folder / "tinylm" / "__init__.py", submodule_search_locations=[str(folder / "tinylm")]
+    )
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["tinylm_baseline"] = package
+    spec.loader.exec_module(package)
+    return package
 
 
 def two_matmuls(x, w1, w2) -> None:
@@ -100,7 +129,7 @@ def check_float32_gradients() -> None:
     np.testing.assert_allclose(w1.grad.numpy(), expected_w1, rtol=1e-4, atol=1e-4)
 
 
-def per_op_overhead(rounds: int, pause: float) -> list[str]:
+def per_op_overhead(rounds: int, pause: float, baseline: str | None = None) -> list[str]:
     def repeat(library):
         inputs = chain_inputs(library)
 
@@ -114,13 +143,24 @@ def per_op_overhead(rounds: int, pause: float) -> list[str]:
     contenders = {"tinylm": repeat("tinylm")}
     if torch is not None:
         contenders["PyTorch"] = repeat("torch")
+    if baseline is not None:
+        contenders["baseline"] = repeat(baseline_package(baseline))
     times = interleaved(contenders, rounds, pause)
     per_op = {name: 1e6 * statistics.median(t) / (CHAINS_PER_CALL * CHAIN_OPS) for name, t in times.items()}
     row = f"{'per-op overhead, µs/op':<34}{per_op['tinylm']:>10.2f}"
     if torch is None:
-        return [row + f"{'-':>10}{'-':>10}   (PyTorch not installed)"]
-    ratio = median_ratio(times, "tinylm", "PyTorch")
-    return [row + f"{per_op['PyTorch']:>10.2f}{'-':>10}   tinylm/PyTorch {ratio:.2f}x (goal <= 1.5x)"]
+        lines = [row + f"{'-':>10}{'-':>10}   (PyTorch not installed)"]
+    else:
+        ratio = median_ratio(times, "tinylm", "PyTorch")
+        lines = [row + f"{per_op['PyTorch']:>10.2f}{'-':>10}   tinylm/PyTorch {ratio:.2f}x (goal <= 1.5x)"]
+    if baseline is not None:
+        lines.append(
+            f"{f'  tinylm at {baseline}, µs/op':<34}{per_op['baseline']:>10.2f}{'':>20}"
+            f"   this tree / {baseline} {median_ratio(times, 'tinylm', 'baseline'):.3f}x"
+        )
+        if torch is not None:
+            lines[-1] += f", {baseline}/PyTorch {median_ratio(times, 'baseline', 'PyTorch'):.2f}x"
+    return lines
 
 
 def matmul_bound(rounds: int, pause: float) -> list[str]:
@@ -158,6 +198,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 rounds: check that it runs, not a measurement")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of rest before each timed call")
+    parser.add_argument("--baseline", metavar="REVISION", help="also time the per-op chain of tinylm at this git revision")
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
 
@@ -166,7 +207,7 @@ def main() -> None:
     versions = f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch is not None else ", no torch")
     print(f"tinylm {tl.__version__}, {versions}; float32, CPU; {rounds} interleaved rounds; threads: {threads}")
     print(f"{'workload':<34}{'tinylm':>10}{'PyTorch':>10}{'NumPy':>10}   median of per-round ratios")
-    for line in per_op_overhead(rounds, args.pause) + matmul_bound(rounds, args.pause):
+    for line in per_op_overhead(rounds, args.pause, args.baseline) + matmul_bound(rounds, args.pause):
         print(line)
 
 

@@ -35,3 +35,10 @@ def median_ratio(times: dict[str, list[float]], numerator: str, denominator: str
 
 def median_ms(values: list[float]) -> float:
     return 1e3 * statistics.median(values)
+
+
+def report(title: str, times: dict[str, list[float]], reference: str, width: int = 22) -> None:
+    """Print each contender's median time and its median ratio to ``reference``."""
+    print(f"\n{title}")
+    for name, values in times.items():
+        print(f"  {name:<{width}} median {median_ms(values):8.1f} ms   {median_ratio(times, name, reference):5.2f}x {reference}")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from text_strategies import SPECIAL_TOKENS, TEXTS, trained_bpe
-from tinylm.data import BPETokenizer, TokenizerFileError
+from tinylm.data import BPETokenizer, TokenizerFileError, load_corpus
 from tinylm.data.bpe_files import byte_characters
 from tinylm.data.pretokenize import GPT2_PATTERN
 
@@ -79,6 +79,11 @@ def test_the_trained_tokenizer_is_a_realistic_one():
 def test_encodes_as_hugging_faces_gpt2_tokenizer(hugging_face, hugging_face_specials_as_text, ours_from_gpt2_files, text):
     assert ours_from_gpt2_files.encode(text, special="allow") == hugging_face.encode(text)
     assert ours_from_gpt2_files.encode(text, special="text") == hugging_face_specials_as_text.encode(text)
+
+
+def test_encodes_the_whole_corpus_as_hugging_face(hugging_face, ours_from_gpt2_files):
+    corpus = load_corpus("builtin")
+    assert ours_from_gpt2_files.encode(corpus) == hugging_face.encode(corpus)
 
 
 @settings(max_examples=100, deadline=None)
@@ -151,6 +156,11 @@ def test_encodes_as_tiktoken(tiktoken_encoding, ours_from_tiktoken, text):
         assert ours.encode(text) == tiktoken_encoding.encode(text)
 
 
+def test_encodes_the_whole_corpus_as_tiktoken(tiktoken_encoding, ours_from_tiktoken):
+    corpus = load_corpus("builtin")
+    assert ours_from_tiktoken.encode(corpus) == tiktoken_encoding.encode(corpus)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, TOKENIZER.vocab_size - 1), max_size=20))
 def test_decodes_as_tiktoken_even_broken_utf8(tiktoken_encoding, ids):
@@ -178,9 +188,9 @@ BYTES = {character: i for i, character in enumerate(byte_characters())}
 @pytest.mark.parametrize(
     "vocab, merges, error, message",
     [
-        ({**BYTES, "Ġt": 256}, "#version: 0.2\nĠ t\nĠt he\n", TokenizerFileError, r"merges line 3: 'he' of the merge 'Ġt' 'he' is not in the vocabulary"),
+        ({**BYTES, "Ġt": 256}, "#version: 0.2\nĠ t\nĠt he\n", TokenizerFileError, r"merges.txt line 3: 'he' of the merge 'Ġt' 'he' is not in the vocabulary"),
         (BYTES, "#version: 0.2\nĠ t h\n", TokenizerFileError, r"merges.txt line 2: expected two tokens separated by one space, got 'Ġ t h'"),
-        (BYTES, "Ġ t\n", TokenizerFileError, r"merges line 1: the merge 'Ġ' 't' makes 'Ġt', which is not in the vocabulary"),
+        (BYTES, "Ġ t\n", TokenizerFileError, r"merges.txt line 1: the merge 'Ġ' 't' makes 'Ġt', which is not in the vocabulary"),
         ({**BYTES, "a b": 256}, "", TokenizerFileError, r"the token 'a b' has the character ' ' \(U\+0020\), which is not one of GPT-2's 256 byte characters"),
         ({**BYTES, "ab": "x"}, "", TokenizerFileError, r"the id of 'ab' must be a non-negative integer, got 'x'"),
         ({c: i for c, i in BYTES.items() if c != "Ċ"}, "", ValueError, r"a byte-level BPE needs all 256 bytes as tokens; b'\\n' and 0 more are missing"),

@@ -64,6 +64,21 @@ def test_resuming_in_a_fresh_process_continues_bit_for_bit(tmp_path, corpus):
         np.testing.assert_array_equal(resumed["model"][name], expected, err_msg=f"{name} differs after resuming")
 
 
+@pytest.mark.trains
+def test_a_diverging_run_ends_in_one_line_with_status_1_and_keeps_its_checkpoint(tmp_path, corpus, capsys):
+    """The first step at lr 1e6 is still measured on sane weights; its checkpoint is the last good one."""
+    assert train(tmp_path, corpus, "--steps", "30", "--lr", "1e6", "--checkpoint-every", "1") == 1
+    captured = capsys.readouterr()
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    assert "Traceback" not in captured.err
+    assert captured.err.strip().splitlines()[-1].startswith("tinylm train: training diverged at step 2: loss ")
+    assert f"lower it (--lr), clip gradients (--clip-grad-norm), or check the data. The step was not taken; {checkpoint} is left as it was" in captured.err
+    assert tl.load(checkpoint)["step"] == 1
+
+    assert main(["eval", "--checkpoint", str(checkpoint), "--ngram-order", "0"]) == 0  # the weights after that step
+    assert "perplexity inf," in capsys.readouterr().out
+
+
 def one_line_error(capsys, argv) -> str:
     assert main(argv) == 2
     captured = capsys.readouterr()

@@ -114,6 +114,26 @@ def test_embedding_matches_pytorch(torch, dtype):
     assert_matches_torch(torch, nn.Embedding(6, 3), torch.nn.Embedding(6, 3), ids, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_padding_row_gets_no_gradient_as_pytorch(torch, dtype):
+    ids = np.array([[5, 0, 5, 5], [2, 0, 1, 2]])
+    ours, theirs = nn.Embedding(6, 3, padding_idx=0), torch.nn.Embedding(6, 3, padding_idx=0)
+    assert not ours.weight.numpy()[0].any()  # the padding row starts at zero, as PyTorch's
+    assert_matches_torch(torch, ours, theirs, ids, dtype)
+    assert not ours.weight.grad.numpy()[0].any()
+
+
+def test_embedding_padding_gradcheck(device, float64):
+    layer = nn.Embedding(6, 3, padding_idx=2).to(device)
+    ids = tl.tensor([[5, 0, 2, 5], [2, 0, 1, 2]], device=device)
+    tl.gradcheck(lambda weight: layer(ids) * (ids.data != 2)[..., None], [layer.weight])
+
+
+def test_embedding_rejects_a_padding_idx_outside_the_table():
+    with pytest.raises(IndexError, match=r"padding_idx must lie in \[0, 4\], got 5"):
+        F.embedding([1, 2], nn.Embedding(5, 3).weight, padding_idx=5)
+
+
 def test_embedding_init_is_standard_normal():
     values = nn.Embedding(1000, 64).weight.numpy()
     assert abs(values.mean()) < 0.02 and values.std() == pytest.approx(1.0, abs=0.02)
@@ -298,20 +318,21 @@ ACTIVATIONS = [
     (nn.Tanh, "Tanh", {}),
     (nn.Sigmoid, "Sigmoid", {}),
     (nn.GELU, "GELU", {"approximate": "tanh"}),
+    (nn.GELU, "GELU", {"approximate": "none"}),
 ]
-NAMES = [name for _, name, _ in ACTIVATIONS]
+NAMES = [name + "".join(f"-{value}" for value in options.values()) for _, name, options in ACTIVATIONS]
 
 
 @pytest.mark.parametrize("module, torch_name, options", ACTIVATIONS, ids=NAMES)
 def test_activation_gradcheck(device, float64, module, torch_name, options):
-    tl.gradcheck(module(), [tl.tensor(away_from_zero(3, 4), device=device, requires_grad=True)])
+    tl.gradcheck(module(**options), [tl.tensor(away_from_zero(3, 4), device=device, requires_grad=True)])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("module, torch_name, options", ACTIVATIONS, ids=NAMES)
 def test_activation_matches_pytorch(torch, module, torch_name, options, dtype):
     x = away_from_zero(3, 4) * 3.0
-    assert_matches_torch(torch, module(), getattr(torch.nn, torch_name)(**options), x, dtype)
+    assert_matches_torch(torch, module(**options), getattr(torch.nn, torch_name)(**options), x, dtype)
 
 
 def test_gelu_is_close_to_the_exact_erf_form():
@@ -320,10 +341,21 @@ def test_gelu_is_close_to_the_exact_erf_form():
     assert_close(nn.GELU()(tl.tensor(x)), exact, rtol=0, atol=1e-3, name="GELU vs the erf form")
 
 
+def test_exact_gelu_is_the_erf_form(float64):
+    x = np.linspace(-10, 10, 2001)
+    exact = 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    assert_close(nn.GELU("none")(tl.tensor(x)), exact, rtol=1e-15, atol=1e-15, name="exact GELU vs math.erf")
+    assert F.gelu(tl.tensor(0.5), "none").item() == pytest.approx(0.5 * (1 + math.erf(0.5 / math.sqrt(2))) * 0.5, rel=1e-15)
+
+
+APPROXIMATE = pytest.mark.parametrize("approximate", ["tanh", "none"])
+
+
+@APPROXIMATE
 @pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-6)], ids=["float64", "float32"])
-def test_gelu_equals_its_composed_twin(dtype, tolerance):
+def test_gelu_equals_its_composed_twin(dtype, tolerance, approximate):
     x = tl.tensor(np.linspace(-6, 6, 240).reshape(3, 80), dtype=dtype, requires_grad=True)
-    fused, composed = F.gelu(x), F.gelu_composed(x)
+    fused, composed = F.gelu(x, approximate), F.gelu_composed(x, approximate)
     assert fused.dtype == dtype
     assert_close(fused, composed, tolerance, tolerance, name="output")
     upstream = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
@@ -334,16 +366,18 @@ def test_gelu_equals_its_composed_twin(dtype, tolerance):
     assert_close(fused_grad, x.grad, tolerance, tolerance, name="gradient")
 
 
+@APPROXIMATE
 @pytest.mark.parametrize("gelu", [F.gelu, F.gelu_composed], ids=["fused", "composed"])
-def test_gelu_gradcheck(device, float64, gelu):
-    tl.gradcheck(gelu, [tl.tensor(away_from_zero(4, 5) * 2.0, device=device, requires_grad=True)])
+def test_gelu_gradcheck(device, float64, gelu, approximate):
+    tl.gradcheck(lambda x: gelu(x, approximate), [tl.tensor(away_from_zero(4, 5) * 2.0, device=device, requires_grad=True)])
 
 
+@APPROXIMATE
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_functional_gelu_matches_pytorch(torch, dtype):
+def test_functional_gelu_matches_pytorch(torch, dtype, approximate):
     x = (away_from_zero(3, 40) * 3.0).astype(dtype)
     ours, theirs = tl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    out_ours, out_theirs = F.gelu(ours), torch.nn.functional.gelu(theirs, approximate="tanh")
+    out_ours, out_theirs = F.gelu(ours, approximate), torch.nn.functional.gelu(theirs, approximate=approximate)
     assert_close(out_ours, out_theirs, 1e-5, 1e-6, name="output")
     upstream = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
     out_ours.backward(upstream)
@@ -353,10 +387,15 @@ def test_functional_gelu_matches_pytorch(torch, dtype):
 
 @pytest.mark.parametrize("gelu", [F.gelu, F.gelu_composed], ids=["fused", "composed"])
 def test_gelu_rejects_bad_inputs(gelu):
-    with pytest.raises(ValueError, match="approximate='tanh' only .*got approximate='none'"):
-        gelu(tl.randn(3), approximate="none")
+    with pytest.raises(ValueError, match="approximate must be 'tanh' .* or 'none' .*got approximate='exact'"):
+        gelu(tl.randn(3), approximate="exact")
     with pytest.raises(TypeError, match="gelu needs a floating-point input, got dtype int64"):
         gelu(tl.tensor(np.arange(3)))
+
+
+def test_gelu_module_rejects_an_unknown_approximation():
+    with pytest.raises(ValueError, match="approximate must be 'tanh' .*got approximate='erf'"):
+        nn.GELU("erf")
 
 
 # ---------------------------------------------------------------- the layers together

@@ -13,9 +13,11 @@ import tinylm.functional as F
 from tinylm import optim
 from tinylm.data import CharTokenizer, train_val_split
 from tinylm.lm import (
+    MAX_SKIPPED_IN_A_ROW,
     Evaluation,
     TrainConfig,
     Trainer,
+    TrainingDiverged,
     WarmupCosineLR,
     bits_per_char,
     evaluate,
@@ -23,6 +25,7 @@ from tinylm.lm import (
     generate_tokens,
     load_checkpoint,
     next_token_probabilities,
+    perplexity,
 )
 from tinylm.models import ModelMismatchError, RecurrentLM, build_model, check_same_model, model_from_config
 from tinylm.ngram import KneserNeyLM
@@ -173,6 +176,75 @@ def test_a_time_budget_fits_the_schedule_to_the_measured_speed(monkeypatch):
     assert trainer.config.steps == 100
 
 
+# ------------------------------------------------------------------ divergence
+
+
+def _nan_logits_at(trainer, batches: set[int], monkeypatch) -> None:
+    """Make the model return NaN logits for the given training batches (0, 1, ...), as a bad batch would."""
+    forward, count = trainer.model.forward, iter(range(10**6))
+
+    def sometimes_nan(x, state=None):
+        logits, state = forward(x, state)
+        bad = trainer.model.training and next(count) in batches  # validation runs in eval mode
+        return (logits * math.nan if bad else logits), state
+
+    monkeypatch.setattr(trainer.model, "forward", sometimes_nan)
+
+
+def test_a_step_with_a_nan_loss_is_not_taken_and_stops_the_run(monkeypatch):
+    trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG))
+    _nan_logits_at(trainer, {2}, monkeypatch)
+    trainer.train(until=2, progress=False)
+    before = parameters_of(trainer.model)
+    uniform = f"{math.log(TOKENIZER.vocab_size):.3g}".replace(".", r"\.")
+    with pytest.raises(TrainingDiverged, match=rf"^training diverged at step 3: loss nan nats/token \(a uniform guess "
+                                               rf"scores {uniform}\), gradient norm nan; the last good loss was \d\.\d+ at step 2\. "
+                                               r"Most often the learning rate \(0\.003 at this step\) is too large: lower it \(--lr\), clip gradients "
+                                               r"\(--clip-grad-norm\), or check the data\. The step was not taken; no "
+                                               r"checkpoint was written$"):
+        trainer.train(progress=False)
+    assert trainer.step == 2 and len(trainer.history.train_losses) == 2
+    for name, value in parameters_of(trainer.model).items():
+        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} changed by a diverged step")
+
+
+def test_skipping_a_bad_batch_goes_on_with_the_next(monkeypatch, capsys):
+    trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**{**CONFIG, "on_divergence": "skip"}))
+    _nan_logits_at(trainer, {1}, monkeypatch)
+    history = trainer.train(until=3, progress=False)
+    assert trainer.step == 3 and all(math.isfinite(loss) for loss in history.train_losses)
+    assert "step 2: skipped a batch with loss nan, gradient norm nan" in capsys.readouterr().out
+
+
+@pytest.mark.trains
+def test_a_huge_learning_rate_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    """Train 3 steps (checkpoint), then raise the rate a millionfold: the loss explodes, the file stays."""
+    tl.manual_seed(0)
+    trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**{**CONFIG, "steps": 30}), run_dir=tmp_path)
+    trainer.train(until=3, progress=False)
+    saved = (tmp_path / "checkpoint.npz").read_bytes()
+    resumed = Trainer.resume(tmp_path / "checkpoint.npz", TRAIN_IDS, VAL_IDS)
+    resumed.scheduler.base_lr = 1e6  # the schedule keeps its saved rate: change it by hand
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: loss [\d.e+]+ nats/token.*"
+                                               rf"{tmp_path / 'checkpoint.npz'} is left as it was"):
+        resumed.train(progress=False)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == saved
+    assert load_checkpoint(tmp_path / "checkpoint.npz")[2]["step"] == 3
+
+
+@pytest.mark.trains
+def test_skipping_gives_up_after_too_many_bad_batches_in_a_row(capsys):
+    trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**{**CONFIG, "lr": 1e6, "on_divergence": "skip"}))
+    with pytest.raises(TrainingDiverged, match=rf"after skipping {MAX_SKIPPED_IN_A_ROW} batches in a row"):
+        trainer.train(progress=False)
+    assert capsys.readouterr().out.count("skipped a batch") == MAX_SKIPPED_IN_A_ROW
+
+
+def test_on_divergence_is_checked():
+    with pytest.raises(ValueError, match="on_divergence must be 'stop' or 'skip', got 'ignore'"):
+        TrainConfig(on_divergence="ignore")
+
+
 # ------------------------------------------------------------------ sampling
 
 
@@ -251,6 +323,14 @@ def test_perplexity_and_bits_per_character_follow_from_the_loss():
     assert evaluation.perplexity == pytest.approx(8.0)
     assert evaluation.bits_per_char == pytest.approx(3.0)
     assert bits_per_char(math.log(8), chars_per_token=3.0) == pytest.approx(1.0)  # e.g. BPE tokens of 3 characters
+
+
+def test_the_perplexity_of_a_huge_or_infinite_loss_is_inf():
+    assert perplexity(math.log(8)) == pytest.approx(8.0)
+    for loss in (1e6, math.inf):
+        evaluation = Evaluation(loss=loss, tokens=100, chars_per_token=1.0)
+        assert evaluation.perplexity == math.inf and "perplexity inf," in str(evaluation)
+    assert math.isnan(perplexity(math.nan))
 
 
 def test_evaluate_of_a_uniform_model_is_log_vocabulary_size():

@@ -218,6 +218,7 @@ def test_load_state_dict_round_trip_without_sharing_memory():
     assert target.load_state_dict(state) == IncompatibleKeys([], [])
     for name, value in _values(source).items():
         assert np.array_equal(value, _values(target)[name]), name
+    assert all(p.version == 1 for p in target.parameters()), "loading writes every parameter: a new version"
     state["head.weight"] += 1.0  # neither the state dict nor the other model may reach in
     assert np.array_equal(target.head.weight.numpy(), source.head.weight.numpy())
 

@@ -115,6 +115,7 @@ def test_parameters_without_grad_are_skipped_and_generators_accepted():
     assert_close(unused, [3.0], rtol=0, atol=0, name="parameter without grad")
     assert_close(used, [0.9, 2.1], rtol=1e-6, name="first Adam step moves each coordinate by lr")
     assert optimizer.state[1] == {}
+    assert (used.version, unused.version) == (1, 0), "a step is an in-place write: it bumps the version it makes"
 
 
 def test_adamw_decays_the_weights_not_the_gradient():
@@ -217,6 +218,7 @@ def test_clip_grad_norm_returns_the_norm_before_clipping_and_clips():
     assert_close(a.grad, [3.0 / (5.0 + 1e-6), 0.0], name="clipped a.grad")
     assert_close(b.grad, [4.0 / (5.0 + 1e-6)], name="clipped b.grad")
     assert a.grad.dtype == np.float32 and no_grad.grad is None
+    assert a.grad.version == b.grad.version == 1, "clipping scales the gradients in place"
 
 
 def test_clip_grad_norm_leaves_small_gradients_alone():
@@ -224,6 +226,17 @@ def test_clip_grad_norm_leaves_small_gradients_alone():
     param.grad = tl.tensor([0.3, 0.4])
     assert optim.clip_grad_norm_(param, max_norm=1.0) == pytest.approx(0.5)
     np.testing.assert_array_equal(param.grad.numpy(), np.array([0.3, 0.4], dtype=np.float32))
+    assert param.grad.version == 0
+
+
+def test_clip_grad_norm_of_overflowing_or_nan_gradients(recwarn):
+    """Squares beyond float32's range make the norm inf (no warning); such gradients, and NaN ones, are left as they are."""
+    overflowing, undefined = tl.zeros(2, requires_grad=True), tl.zeros(1, requires_grad=True)
+    overflowing.grad, undefined.grad = tl.tensor([1e20, 1.0]), tl.tensor([float("nan")])
+    assert optim.clip_grad_norm_(overflowing, max_norm=1.0) == math.inf
+    assert math.isnan(optim.clip_grad_norm_(undefined, max_norm=1.0))
+    np.testing.assert_array_equal(overflowing.grad.numpy(), np.array([1e20, 1.0], dtype=np.float32))
+    assert not recwarn.list, [str(w.message) for w in recwarn.list]
 
 
 def test_clip_grad_norm_matches_torch(torch):

@@ -67,10 +67,14 @@ def test_classes_take_their_unicode_from_python():
     assert tinylm_class("other") == set(ASSIGNED) - tinylm_class("letter") - tinylm_class("number") - tinylm_class("space")
 
 
+@pytest.fixture(scope="module")
+def regex():
+    return pytest.importorskip("regex", reason="the regex module is not installed")
+
+
 @settings(max_examples=300, deadline=None)
-@given(TEXTS)
-def test_gpt2_pattern_cuts_as_the_regex_module_does(text):
-    regex = pytest.importorskip("regex", reason="the regex module is not installed")
+@given(text=TEXTS)
+def test_gpt2_pattern_cuts_as_the_regex_module_does(regex, text):
     assert gpt2_pattern().findall(text) == regex.findall(GPT2_PATTERN, text)
 
 

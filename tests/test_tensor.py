@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tinylm as tl
+from tinylm import nn, optim
 from tinylm.ops import Function
 
 from assertions import assert_close
@@ -275,7 +276,109 @@ def test_backward_names_an_op_that_returns_the_wrong_gradient_shape():
         SumForgettingTheShape.apply(x).backward()
 
 
+# ---------------------------------------------------------------- versions: stale graphs are refused
+
+STALE = (r"needs its input {position}, {what}, as the forward pass saw it \(version {saved}\), but its memory has "
+         r"been written in place since \(version now {now}\).*call loss.backward\(\) before optimizer.step\(\), "
+         r"or compute the loss again after the update")
+
+
+def _linear_loss(layer, x):
+    return (layer(x) ** 2).mean()
+
+
+def test_backward_after_optimizer_step_is_refused(device):
+    """The weight reaches the matmul through weight.T, a view: the view shares the weight's version."""
+    layer = nn.Linear(3, 2, device=device)
+    optimizer = optim.SGD(layer.parameters(), lr=0.1)
+    loss = _linear_loss(layer, tl.randn(4, 3, device=device))
+    layer.weight.grad = tl.zeros(2, 3, device=device)
+    optimizer.step()
+    what = r"a tensor of shape \(3, 2\), float32"
+    with pytest.raises(RuntimeError, match=r"backward through MatMul \(op 4 of 5, counting back from the output\) "
+                                           + STALE.format(position=1, what=what, saved=0, now=1)):
+        loss.backward()
+
+
+def test_backward_before_the_step_then_a_fresh_forward_is_fine():
+    layer = nn.Linear(3, 2)
+    optimizer = optim.Adam(layer.parameters(), lr=0.1)
+    x = tl.randn(4, 3)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = _linear_loss(layer, x)
+        loss.backward()
+        optimizer.step()
+    assert layer.weight.version == 3 and layer.bias.version == 3
+
+
+def test_a_second_backward_after_a_step_is_refused():
+    w = tl.Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True, name="w")
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    optim.SGD([w], lr=0.1).step()
+    what = r"'w' \(shape \(2,\), float32\)"
+    with pytest.raises(RuntimeError, match=r"backward through Mul \(op 2 of 2.*" + STALE.format(position=0, what=what, saved=0, now=1)):
+        loss.backward()
+
+
+def test_load_state_dict_between_forward_and_backward_is_refused():
+    layer = nn.Linear(3, 2)
+    loss = _linear_loss(layer, tl.randn(4, 3))
+    layer.load_state_dict(nn.Linear(3, 2).state_dict())
+    with pytest.raises(RuntimeError, match="written in place since"):
+        loss.backward()
+
+
+def test_ops_whose_backward_reads_no_input_let_it_change():
+    """As in PyTorch: Add saves only shapes, Exp its output, so writing w afterwards is harmless."""
+    w = tl.tensor([1.0, 2.0], requires_grad=True)
+    loss = (w + 1.0).exp().sum()
+    w.bump_version()
+    loss.backward()
+    assert_close(w.grad, np.exp([2.0, 3.0]), name="d Σ exp(w + 1) / dw")
+
+
+def test_views_share_the_version_of_the_tensor_whose_memory_they_read(device):
+    w = tl.randn(2, 3, device=device, requires_grad=True)
+    views = {"w.T": w.T, "w.reshape(6)": w.reshape(6), "w[0]": w[0], "w[:, 1:]": w[:, 1:],
+             "w.detach()": w.detach(), f"w.to({device!r})": w.to(device), "Tensor(w)": tl.Tensor(w),
+             "Parameter(w)": nn.Parameter(w),
+             "w.T.T": w.T.T, "w.detach()[1]": w.detach()[1]}
+    copies = {"w[[0, 0]]": w[[0, 0]], "w.T.reshape(6)": w.T.reshape(6), "w * 1": w * 1,
+              "w.to(float64)": w.to(np.float64)}
+    w.bump_version()
+    for name, view in views.items():
+        assert view.version == 1, f"{name} reads w's memory: it must share its version"
+    for name, copy in copies.items():
+        assert copy.version == 0, f"{name} is a copy: it has a version of its own"
+    views["w.T"].bump_version()
+    assert w.version == 2, "a write through a view is a write into its base"
+
+
+def test_writing_data_directly_is_the_untracked_escape_hatch():
+    w = tl.tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    w.data[...] = 5.0  # outside autograd: not counted, so this backward uses the new values
+    loss.backward(retain_graph=True)
+    np.testing.assert_array_equal(w.grad.numpy(), [10.0, 10.0])
+    w.bump_version()  # saying so after such a write makes the graph refuse
+    with pytest.raises(RuntimeError, match=r"\(version 0\).*\(version now 1\)"):
+        loss.backward()
+
+
 # ---------------------------------------------------------------- memory
+
+
+def test_detach_shares_the_version_but_not_the_graph():
+    """h = f(h).detach() in a loop without backward must not chain the graphs together."""
+    w = tl.randn(3, requires_grad=True)
+    h = (tl.randn(3) * w).tanh()
+    node = weakref.ref(h._ctx)
+    detached = h.detach()
+    del h
+    assert node() is None, "the detached tensor kept the graph it came from alive"
+    assert detached.version == 0
 
 
 def test_a_graph_is_freed_as_soon_as_its_output_is_dropped():

@@ -9,7 +9,9 @@
 
 ``tinylm COMMAND --help`` explains every option. A mistake in the input (a missing file,
 an empty corpus, a checkpoint of another model, an unknown device) is reported in one
-line and exits with status 2.
+line and exits with status 2. Training that diverges (the loss or the gradients blow up,
+usually from a learning rate far too large) stops in one line that says what to change,
+leaves the last checkpoint as it was, and exits with status 1.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from . import backend
 from .data.batching import train_val_split
 from .data.corpus import BUILTIN, DATASETS, load_corpus
 from .data.tokenizers import TOKENIZERS, BPETokenizer, train_tokenizer
-from .lm import Evaluation, TrainConfig, Trainer, evaluate, generate, load_checkpoint
+from .lm import Evaluation, TrainConfig, Trainer, TrainingDiverged, evaluate, generate, load_checkpoint
 from .models import MODEL_NAMES, build_model, check_same_model
 from .ngram import KneserNeyLM
 from .pretrained import hub
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--clip-grad-norm", type=float, default=defaults.clip_grad_norm, help=f"clip the gradient norm to this (0: no clipping; default: {defaults.clip_grad_norm})")
     train.add_argument("--eval-every", type=int, default=defaults.eval_every, help=f"steps between validation losses (default: {defaults.eval_every})")
     train.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (default: only at the end and on Ctrl-C)")
+    train.add_argument("--on-divergence", choices=("stop", "skip"), default=defaults.on_divergence, help="when a step's loss or gradient blows up: stop the run, or skip that batch (at most a few in a row) (default: stop)")
     for name, (kind, text) in MODEL_OPTIONS.items():
         train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     train.add_argument("--out", default=None, help="folder for the checkpoint and the loss curve (default: runs/MODEL)")
@@ -147,7 +150,7 @@ def run_train(args: argparse.Namespace) -> None:
     config_changes = {
         name: getattr(args, name)
         for name in ("steps", "max_seconds", "batch_size", "seq_len", "lr", "warmup_steps", "weight_decay",
-                     "clip_grad_norm", "eval_every", "checkpoint_every", "device")
+                     "clip_grad_norm", "eval_every", "checkpoint_every", "device", "on_divergence")
     }
     progress = False if args.no_progress else None
     if args.resume and args.init:
@@ -160,7 +163,8 @@ def run_train(args: argparse.Namespace) -> None:
         text = _training_text(args.data, checkpoint)
         train_ids, val_ids = _split(text, tokenizer, checkpoint["data"].get("val_fraction", args.val_fraction))
         trainer = Trainer.resume(
-            checkpoint_path, train_ids, val_ids, args.out, steps=args.steps, max_seconds=args.max_seconds, device=args.device
+            checkpoint_path, train_ids, val_ids, args.out, steps=args.steps, max_seconds=args.max_seconds, device=args.device,
+            on_divergence=args.on_divergence,
         )
         print(f"Resuming {checkpoint_path} at step {trainer.step} of {trainer.config.steps}", file=sys.stderr)
     else:
@@ -221,7 +225,7 @@ COMMANDS = {"train": run_train, "generate": run_generate, "eval": run_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (0, or 2 for a mistake in the input)."""
+    """Run the command; returns the exit status (0; 1 when training diverged; 2 for a mistake in the input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["grade"]:  # grading parses its own options
         from .exercises.grade import main as grade
@@ -234,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError, backend.DeviceError) as error:
         print(f"tinylm {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"tinylm {args.command}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # before or after training (during it, Ctrl-C saves a checkpoint)
         print(f"tinylm {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -18,6 +18,12 @@ moments, the schedule, the step, the random generator, the position in the data 
 recurrent state carried between batches, so a run interrupted at step k and resumed
 takes exactly the steps the uninterrupted run would have taken. Ctrl-C finishes the
 step under way, saves such a checkpoint and returns.
+
+A run that blows up (a learning rate far too large, a bad batch) is caught before its
+update: a step whose loss or gradient norm is infinite or NaN, or whose loss is more
+than ``DIVERGED_FACTOR`` times that of a uniform guess (ln V), raises
+``TrainingDiverged`` with the step, the last good loss and the likely fixes, leaving
+the checkpoint on disk as it was (``on_divergence="skip"`` skips such batches instead).
 """
 from __future__ import annotations
 
@@ -61,6 +67,11 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints (0: only at the end and on Ctrl-C)
     max_seconds: float = 0.0  # a time budget: stop after this long, the decay fitted to it (0: none)
     device: str = "cpu"
+    on_divergence: str = "stop"  # a diverged step: "stop" the run, or "skip" its batch (a few in a row)
+
+    def __post_init__(self):
+        if self.on_divergence not in ("stop", "skip"):
+            raise ValueError(f"on_divergence must be 'stop' or 'skip', got {self.on_divergence!r}")
 
 
 @dataclass
@@ -82,7 +93,7 @@ class Evaluation:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.loss)
+        return perplexity(self.loss)
 
     @property
     def bits_per_char(self) -> float:
@@ -90,6 +101,18 @@ class Evaluation:
 
     def __str__(self) -> str:
         return f"loss {self.loss:.4f} nats/token, perplexity {self.perplexity:.2f}, {self.bits_per_char:.4f} bits/char"
+
+
+def perplexity(nats_per_token: float) -> float:
+    """e^loss: as if the model hesitated between that many equally likely tokens.
+
+    A loss above ~709.8 nats (a diverged model) has a perplexity too large for a float:
+    it is ``inf``, not an OverflowError.
+    """
+    try:
+        return math.exp(nats_per_token)
+    except OverflowError:
+        return math.inf
 
 
 def bits_per_char(nats_per_token: float, chars_per_token: float) -> float:
@@ -325,6 +348,17 @@ class _InterruptFlag:
 
 # ------------------------------------------------------------------ training
 
+DIVERGED_FACTOR = 10  # a loss this many times that of a uniform guess (ln V) means the run diverged
+MAX_SKIPPED_IN_A_ROW = 10  # with on_divergence="skip": more bad batches in a row than this stop the run
+
+
+class TrainingDiverged(RuntimeError):
+    """A training step whose loss or gradient norm blew up; the message says what to change."""
+
+    def __init__(self, message: str, step: int, loss: float, grad_norm: float):
+        super().__init__(message)
+        self.step, self.loss, self.grad_norm = step, loss, grad_norm
+
 
 class Trainer:
     """Trains a language model from ``build_model`` on a stream of token ids.
@@ -332,7 +366,9 @@ class Trainer:
     Recurrent models read the training text as ``ContiguousBatches`` and carry their state
     between batches (truncated backpropagation through time); a GPT reads random windows.
     Adam with warm-up and cosine decay, gradient clipping, validation every
-    ``eval_every`` steps, checkpoints and a loss-curve PNG in ``run_dir``.
+    ``eval_every`` steps, checkpoints and a loss-curve PNG in ``run_dir``. A diverged step
+    (see the module's docstring) is not taken: the run stops with ``TrainingDiverged``, or
+    with ``on_divergence="skip"`` goes on with the next batch.
     """
 
     REPLAN_EVERY = 20  # steps between estimates of how many steps fit in max_seconds
@@ -362,6 +398,7 @@ class Trainer:
         self.history = History()
         self.last_evaluation: Evaluation | None = None
         self.interrupted = False  # whether the last train() stopped at a Ctrl-C
+        self.skipped_in_a_row = 0  # diverged batches skipped since the last step taken
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -377,20 +414,48 @@ class Trainer:
         return x, y
 
     def train_step(self) -> float:
-        """One optimizer step on the next batch; returns its loss (nats per token)."""
+        """One optimizer step on the next batch; returns its loss (nats per token).
+
+        Raises ``TrainingDiverged``, before updating anything, when the loss or the gradient
+        norm is not finite or the loss exceeds ``DIVERGED_FACTOR`` · ln V.
+        """
         device = self.config.device
         x, y = self._next_batch()
         logits, state = self.model(_on_device(x, device), self.state)
         loss = F.cross_entropy(logits, _on_device(y, device))
         self.optimizer.zero_grad()
         loss.backward()
-        if self.config.clip_grad_norm > 0:
-            optim.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+        # max_norm infinity only measures the norm, which the divergence check needs
+        grad_norm = optim.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm or math.inf)
+        loss_value = loss.item()
+        uniform_loss = math.log(logits.shape[-1])
+        if not (math.isfinite(grad_norm) and loss_value <= DIVERGED_FACTOR * uniform_loss):  # NaN fails too
+            self.optimizer.zero_grad()
+            self.state = None  # the state after a bad batch may hold inf or NaN: start the rows afresh
+            message = self._divergence_message(loss_value, grad_norm, uniform_loss)
+            raise TrainingDiverged(message, self.step + 1, loss_value, grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.state = detach_state(state)
         self.step += 1
-        return loss.item()
+        self.skipped_in_a_row = 0
+        return loss_value
+
+    def _divergence_message(self, loss: float, grad_norm: float, uniform_loss: float) -> str:
+        """One line: the step, what blew up, the last good loss, the likely cause and the fixes."""
+        losses = self.history.train_losses  # only steps taken: every one had a good loss
+        last = f"the last good loss was {losses[-1]:.4g} at step {self.step}" if losses else "no step was taken before"
+        if self.checkpoint_path is not None and self.checkpoint_path.exists():
+            kept = f"{self.checkpoint_path} is left as it was"
+        else:
+            kept = "no checkpoint was written"
+        skipped = f" (after skipping {self.skipped_in_a_row} batches in a row)" if self.skipped_in_a_row else ""
+        return (
+            f"training diverged at step {self.step + 1}{skipped}: loss {loss:.4g} nats/token (a uniform guess "
+            f"scores {uniform_loss:.3g}), gradient norm {grad_norm:.4g}; {last}. Most often the learning rate "
+            f"({self.optimizer.lr:.3g} at this step) is too large: lower it (--lr), clip gradients "
+            f"(--clip-grad-norm), or check the data. The step was not taken; {kept}"
+        )
 
     def validate(self, max_batches: int | None = None) -> Evaluation:
         return evaluate(self.model, self.tokenizer, self.val_ids, self.config.batch_size, self.config.seq_len, max_batches)
@@ -416,7 +481,16 @@ class Trainer:
         steps_before = self.step
         with _InterruptFlag() as interrupt:
             while self.step < until:
-                loss = self.train_step()
+                try:
+                    loss = self.train_step()
+                except TrainingDiverged as diverged:
+                    if config.on_divergence == "skip" and self.skipped_in_a_row < MAX_SKIPPED_IN_A_ROW:
+                        self.skipped_in_a_row += 1
+                        bar.write(f"step {diverged.step}: skipped a batch with loss {diverged.loss:.4g}, "
+                                  f"gradient norm {diverged.grad_norm:.4g}")
+                        continue
+                    bar.close()
+                    raise
                 self.history.train_losses.append(loss)
                 elapsed = time.perf_counter() - started
                 bar.update(1)

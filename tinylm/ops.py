@@ -9,6 +9,13 @@ A Function works on raw arrays (NumPy or CuPy, whichever its inputs hold):
 ``Function.apply(*tensors, **params)`` runs forward on the tensors' arrays and, when
 gradients are being recorded, links the output tensor to the function (``out._ctx``).
 
+Saved arrays are references, not copies. A function whose backward reads its input
+arrays (``saves_inputs``, true unless a class says otherwise) records the inputs'
+versions (``Tensor.version``) in forward; backward raises if one has been written in
+place since, instead of computing the gradient of values the forward pass never saw.
+A function that saves only its shapes, its output or arrays it computed itself sets
+``saves_inputs = False`` and costs nothing here.
+
 Broadcasting: when an input was broadcast to a larger shape in forward, the gradient
 arriving in backward has the larger shape; ``unbroadcast`` sums it back over the axes
 that were stretched, because each input element was used once per copy.
@@ -21,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .tensor import GradMode, Tensor
+from .tensor import GradMode, Tensor, _shares_version_if_view, versions_of
 
 
 class ShapeError(ValueError):
@@ -32,6 +39,9 @@ class Function:
     """Base class of every differentiable operation."""
 
     inputs: tuple[Tensor, ...] | None = ()
+    saves_inputs = True  # backward reads input arrays: their versions are checked
+    may_return_view = False  # the output may be a view of input 0 (then it shares its version)
+    saved_versions: list[int] | None = None  # the inputs' versions in forward, when checked
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
@@ -54,8 +64,12 @@ class Function:
                     requires_grad = True
                     break
         out = Tensor._from_op(out, requires_grad)
+        if cls.may_return_view:
+            _shares_version_if_view(out, inputs[0])
         if requires_grad:
             function.inputs = inputs
+            if cls.saves_inputs:
+                function.saved_versions = versions_of(inputs)
             out._ctx = function
         return out
 
@@ -104,6 +118,8 @@ def unbroadcast(grad, shape: tuple[int, ...]):
 class Add(Function):
     """z = a + b;  dz/da = 1, dz/db = 1 (then unbroadcast)."""
 
+    saves_inputs = False  # backward reads shapes only
+
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
         return a + b
@@ -114,6 +130,8 @@ class Add(Function):
 
 class Sub(Function):
     """z = a - b;  dz/da = 1, dz/db = -1."""
+
+    saves_inputs = False  # backward reads shapes only
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
@@ -152,6 +170,8 @@ class Div(Function):
 class Neg(Function):
     """z = -x;  dz/dx = -1."""
 
+    saves_inputs = False  # backward reads nothing
+
     def forward(self, x):
         return -x
 
@@ -160,18 +180,26 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """z = x^p for a constant number p;  dz/dx = p·x^(p-1)."""
+    """z = x^p for a constant number p;  dz/dx = p·x^(p-1), and 0 for p = 0 (x⁰ = 1 for
+    every x, where 0·x⁻¹ would give NaN at x = 0; as PyTorch)."""
 
     def forward(self, x, exponent: float):
         self.x, self.exponent = x, exponent
         return x**exponent
 
     def backward(self, grad):
+        if self.exponent == 0:
+            return backend.array_module(grad).zeros_like(grad)
         return grad * self.exponent * self.x ** (self.exponent - 1)
 
 
 class Pow(Function):
-    """z = a^b for tensors;  dz/da = b·a^(b-1),  dz/db = a^b·ln(a)  (needs a > 0)."""
+    """z = a^b for tensors;  dz/da = b·a^(b-1),  dz/db = a^b·ln(a)  (needs a > 0).
+
+    Two limits are taken as PyTorch takes them, where the formulas would give NaN:
+    dz/da = 0 where b = 0 (a⁰ = 1 for every a), and dz/db = 0 where a = 0 and b ≥ 0
+    (0^b stays 0, or 1 at b = 0, on that side: no slope in b).
+    """
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -180,8 +208,13 @@ class Pow(Function):
 
     def backward(self, grad):
         xp = backend.array_module(grad)
-        grad_a = unbroadcast(grad * self.b * self.a ** (self.b - 1), self.a.shape) if self.needs_grad(0) else None
-        grad_b = unbroadcast(grad * self.out * xp.log(self.a), self.b.shape) if self.needs_grad(1) else None
+        zero = xp.zeros((), dtype=grad.dtype)
+        grad_a = grad_b = None
+        if self.needs_grad(0):
+            grad_a = unbroadcast(xp.where(self.b == 0, zero, grad * self.b * self.a ** (self.b - 1)), self.a.shape)
+        if self.needs_grad(1):
+            flat = (self.a == 0) & (self.b >= 0)
+            grad_b = unbroadcast(grad * xp.where(flat, zero, self.out * xp.log(self.a)), self.b.shape)
         return grad_a, grad_b
 
 
@@ -249,6 +282,8 @@ class MatMul(Function):
 class Exp(Function):
     """z = eˣ;  dz/dx = eˣ = z."""
 
+    saves_inputs = False  # backward reads its output
+
     def forward(self, x):
         self.out = backend.array_module(x).exp(x)
         return self.out
@@ -271,6 +306,8 @@ class Log(Function):
 class Tanh(Function):
     """z = tanh x;  dz/dx = 1 - z²."""
 
+    saves_inputs = False  # backward reads its output
+
     def forward(self, x):
         self.out = backend.array_module(x).tanh(x)
         return self.out
@@ -285,6 +322,8 @@ class Sigmoid(Function):
     Computed as ½·tanh(x/2) + ½, the same function without overflow when x is far from 0.
     """
 
+    saves_inputs = False  # backward reads its output
+
     def forward(self, x):
         self.out = backend.array_module(x).tanh(x * 0.5) * 0.5 + 0.5
         return self.out
@@ -294,14 +333,20 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (0 at the kink x = 0, as PyTorch)."""
+    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0 (0 at the kink x = 0, as PyTorch).
+
+    NaN stays NaN and passes its gradient on, as in PyTorch (``x * (x > 0)`` would also
+    turn -inf into NaN, since -inf · 0 is NaN).
+    """
+
+    saves_inputs = False  # backward reads a mask it made
 
     def forward(self, x):
-        self.positive = x > 0
-        return x * self.positive
+        self.passes = ~(x <= 0)  # x > 0, or NaN
+        return backend.array_module(x).maximum(x, 0)
 
     def backward(self, grad):
-        return grad * self.positive
+        return grad * self.passes
 
 
 # ---------------------------------------------------------------- reductions
@@ -318,6 +363,8 @@ def _keepdims_shape(shape, axis) -> tuple[int, ...]:
 class Sum(Function):
     """z = Σ x over ``axis``;  dz/dx = 1: the gradient is copied back to every summed element."""
 
+    saves_inputs = False  # backward reads shapes only
+
     def forward(self, x, axis, keepdims: bool):
         self.x_shape, self.axis = x.shape, axis
         return x.sum(axis=axis, keepdims=keepdims)
@@ -329,6 +376,8 @@ class Sum(Function):
 
 class Mean(Function):
     """z = (1/N) Σ x over ``axis``;  dz/dx = 1/N."""
+
+    saves_inputs = False  # backward reads shapes only
 
     def forward(self, x, axis, keepdims: bool):
         self.x_shape, self.axis = x.shape, axis
@@ -348,9 +397,12 @@ class Max(Function):
     (as ``torch.amax``), so it still sums to 1.
     """
 
+    saves_inputs = False  # backward reads a mask it made
+
     def forward(self, x, axis, keepdims: bool):
-        if x.size == 0:
-            raise ShapeError(f"max() of an empty tensor (shape {x.shape})")
+        reduced = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+        if any(x.shape[a] == 0 for a in reduced):
+            raise ShapeError(f"max() over an axis of size 0 has no value (shape {x.shape}, axis {axis})")
         out = x.max(axis=axis, keepdims=True)
         self.is_max = x == out
         self.axis = axis
@@ -368,6 +420,9 @@ class Max(Function):
 class Reshape(Function):
     """z = x viewed with another shape (same elements, same order);  dz/dx: reshape back."""
 
+    saves_inputs = False  # backward reads shapes only
+    may_return_view = True
+
     def forward(self, x, shape):
         self.x_shape = x.shape
         try:
@@ -381,6 +436,9 @@ class Reshape(Function):
 
 class Transpose(Function):
     """z = x with its axes permuted;  dz/dx: permute back with the inverse permutation."""
+
+    saves_inputs = False  # backward reads the permutation
+    may_return_view = True
 
     def forward(self, x, axes):
         self.inverse = tuple(np.argsort(axes))
@@ -404,6 +462,9 @@ class GetItem(Function):
     not overwritten.
     """
 
+    saves_inputs = False  # backward reads shapes and the index
+    may_return_view = True
+
     def forward(self, x, index):
         self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
         try:
@@ -424,6 +485,8 @@ class GetItem(Function):
 class Concat(Function):
     """z = concatenate(x₁, x₂, …) along ``axis``;  dz/dxᵢ is xᵢ's slice of the gradient."""
 
+    saves_inputs = False  # backward reads where the inputs meet
+
     def forward(self, *arrays, axis: int):
         self.axis = axis
         self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
@@ -436,6 +499,8 @@ class Concat(Function):
 class Stack(Function):
     """z = stack(x₁, x₂, …) along a new ``axis``;  dz/dxᵢ = z's gradient at position i."""
 
+    saves_inputs = False  # backward reads the axis
+
     def forward(self, *arrays, axis: int):
         self.axis = axis
         return backend.array_module(arrays[0]).stack(arrays, axis=axis)
@@ -447,6 +512,8 @@ class Stack(Function):
 
 class Where(Function):
     """z = a where condition else b;  dz/da = condition, dz/db = not condition."""
+
+    saves_inputs = False  # backward reads shapes and the condition
 
     def forward(self, a, b, condition):
         self.a_shape, self.b_shape, self.condition = a.shape, b.shape, condition
@@ -466,6 +533,8 @@ class Where(Function):
 class Cast(Function):
     """z = x converted to ``dtype``;  dz/dx = 1 (the gradient is converted back)."""
 
+    saves_inputs = False  # backward reads the input's dtype
+
     def forward(self, x, dtype):
         self.x_dtype = x.dtype
         return x.astype(dtype)
@@ -476,6 +545,9 @@ class Cast(Function):
 
 class ToDevice(Function):
     """z = x copied to ``device``;  dz/dx = the gradient copied back."""
+
+    saves_inputs = False  # backward reads the source device only
+    may_return_view = True
 
     def forward(self, x, device: str):
         self.source = backend.device_of(x)

@@ -16,7 +16,8 @@ trained with ``torch.optim`` from the same start take the same steps. Updates wo
 the raw arrays in place, so no graph is recorded (as under ``tl.no_grad()``), a float32
 parameter stays float32 and a GPU parameter stays on the GPU (the arithmetic mixes
 arrays with Python floats only, which keep the array's dtype). Parameters whose
-``.grad`` is None are skipped, as in PyTorch.
+``.grad`` is None are skipped, as in PyTorch. Each update bumps the parameter's
+``version``, so a backward through a graph built before the step refuses to run.
 
 Everything an optimizer remembers between steps (momentum buffers, Adam's moments, the
 step count) is in ``state_dict()`` as plain arrays and numbers, so ``tl.save`` can write
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import math
 from typing import Any, Iterable
+
+import numpy as np
 
 from . import backend
 from .tensor import Tensor
@@ -83,6 +86,7 @@ class Optimizer:
         for param, state in zip(self.params, self.state):
             if param.grad is not None:
                 self._update(param.data, param.grad.data, state)
+                param.bump_version()
 
     def _update(self, param, grad, state: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update()")
@@ -263,12 +267,14 @@ def clip_grad_norm_(params: Iterable[Tensor] | Tensor, max_norm: float) -> float
     params = _parameter_list(params, "clip_grad_norm_")
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be > 0, got {max_norm}")
-    grads = [param.grad.data for param in params if param.grad is not None]
-    total_norm = math.sqrt(sum(float((grad * grad).sum()) for grad in grads))
+    grads = [param.grad for param in params if param.grad is not None]
+    with np.errstate(over="ignore", invalid="ignore"):  # squares that overflow make the norm inf: the answer
+        total_norm = math.sqrt(sum(float((grad.data * grad.data).sum()) for grad in grads))
     clip_coefficient = max_norm / (total_norm + 1e-6)
-    if clip_coefficient < 1.0:
+    if clip_coefficient < 1.0 and math.isfinite(total_norm):
         for grad in grads:
-            grad *= clip_coefficient
+            grad.data *= clip_coefficient
+            grad.bump_version()
     return total_norm
 
 

@@ -22,6 +22,11 @@ corpus may well have read the text of a later task.
 **Features for the head**: the encoder's outputs averaged over the passage ("mean"), or
 the output at the first or last position; for the GPT the last position ("last") is the
 only one that has seen the whole passage.
+
+**A real BERT** (``nn.BertForMaskedLM``, ``nn.BertForSequenceClassification``, loaded with
+``tinylm.pretrained.load``) goes through the same functions: ``pretrain_masked_lm`` (with
+its tokenizer's ``mask_id``), ``fine_tune`` and ``predict`` (with the ``attention_mask``
+of padded passages, from ``data.WordPieceTokenizer.encode_batch``), and ``mask_tokens``.
 """
 from __future__ import annotations
 
@@ -85,19 +90,29 @@ def few_labels_split(labels: np.ndarray, per_class: int, seed: int = 0) -> tuple
     return np.sort(chosen), np.setdiff1d(np.arange(len(labels)), chosen)
 
 
-def mask_tokens(ids: np.ndarray, vocab_size: int, mask_probability: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+def mask_tokens(
+    ids: np.ndarray,
+    vocab_size: int,
+    mask_probability: float = 0.15,
+    mask_id: int = MASK,
+    first_word_id: int = len(SPECIAL_TOKENS),
+    special_ids: Sequence[int] = (),
+) -> tuple[np.ndarray, np.ndarray]:
     """BERT's corruption: (inputs, targets) for a masked-language-model batch.
 
     Each position is chosen with probability ``mask_probability``; a chosen position's
-    target is its word (elsewhere ``IGNORE``) and its input becomes [MASK] (80%), a random
-    word (10%) or stays (10%). Random draws from tl's CPU generator (``tl.manual_seed``).
+    target is its word (elsewhere ``IGNORE``) and its input becomes ``mask_id`` (80%), a
+    random word from ``first_word_id`` to ``vocab_size - 1`` (10%) or stays (10%). Ids in
+    ``special_ids`` are never chosen (a real BERT's [CLS], [SEP], [PAD]: its tokenizer's
+    ``special_ids``; its random words come from the whole vocabulary, ``first_word_id=0``,
+    as Hugging Face draws them). Random draws from tl's CPU generator (``tl.manual_seed``).
     """
     generator = backend.generator("cpu")
-    chosen = generator.random(ids.shape) < mask_probability
+    chosen = (generator.random(ids.shape) < mask_probability) & ~np.isin(ids, special_ids)
     targets = np.where(chosen, ids, IGNORE)
     action = generator.random(ids.shape)
-    inputs = np.where(chosen & (action < 0.8), MASK, ids)
-    random_words = generator.integers(len(SPECIAL_TOKENS), vocab_size, size=ids.shape)
+    inputs = np.where(chosen & (action < 0.8), mask_id, ids)
+    random_words = generator.integers(first_word_id, vocab_size, size=ids.shape)
     inputs = np.where(chosen & (action >= 0.8) & (action < 0.9), random_words, inputs)
     return inputs, targets
 
@@ -159,6 +174,14 @@ class MaskedLanguageModel(nn.Module):
         weight = encoder.final_norm.weight
         self.head = nn.Linear(encoder.embed_dim, encoder.vocab_size, dtype=weight.dtype, device=weight.device)
 
+    @property
+    def vocab_size(self) -> int:
+        return self.encoder.vocab_size
+
+    @property
+    def context_length(self) -> int:
+        return self.encoder.context_length
+
     def forward(self, ids, positions=None) -> Tensor:
         hidden = self.encoder(ids)
         if positions is not None:
@@ -218,17 +241,31 @@ def _step(optimizer: optim.Optimizer, loss: Tensor) -> float:
 
 
 def pretrain_masked_lm(
-    model: MaskedLanguageModel, ids: np.ndarray, steps: int, batch_size: int = 32, lr: float = 3e-3
+    model: nn.Module,
+    ids: np.ndarray,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    mask_id: int = MASK,
+    first_word_id: int = len(SPECIAL_TOKENS),
+    window: int | None = None,
 ) -> list[float]:
-    """Masked-LM training on random windows of the id stream (context_length long). Returns the losses."""
+    """Masked-LM training on random windows of the id stream. Returns the losses.
+
+    ``model``: a ``MaskedLanguageModel``, or any model with ``vocab_size``, ``context_length``
+    and ``model(ids, positions=...)``, such as ``nn.BertForMaskedLM`` (then pass its
+    tokenizer's ``mask_id``). ``mask_id``, ``first_word_id``: as ``mask_tokens``.
+    ``window``: the windows' length (default: the model's context_length; a real BERT's
+    512 is slow on a CPU).
+    """
     optimizer = optim.AdamW(model.parameters(), lr=lr)
     model.train()
     losses = []
     for _ in range(steps):
-        windows, _ = random_windows(ids, batch_size, model.encoder.context_length)
-        inputs, targets = mask_tokens(windows, model.encoder.vocab_size)
+        windows, _ = random_windows(ids, batch_size, window or model.context_length)
+        inputs, targets = mask_tokens(windows, model.vocab_size, mask_id=mask_id, first_word_id=first_word_id)
         positions = np.flatnonzero(targets != IGNORE)
-        logits = model(tensor(inputs), positions)
+        logits = model(tensor(inputs), positions=positions)
         losses.append(_step(optimizer, F.cross_entropy(logits, targets.reshape(-1)[positions])))
     return losses
 
@@ -244,31 +281,44 @@ def pretrain_causal_lm(gpt: nn.GPT, ids: np.ndarray, steps: int, batch_size: int
     return losses
 
 
+def _classify(classifier: nn.Module, ids: np.ndarray, attention_mask: np.ndarray | None, rows) -> Tensor:
+    """The logits of the passages ``ids[rows]``, with their padding mask when there is one."""
+    if attention_mask is None:
+        return classifier(tensor(ids[rows]))
+    return classifier(tensor(ids[rows]), attention_mask=attention_mask[rows])
+
+
 def fine_tune(
-    classifier: SequenceClassifier,
+    classifier: nn.Module,
     ids: np.ndarray,
     labels: np.ndarray,
     steps: int,
     batch_size: int = 16,
     lr: float = 1e-3,
+    attention_mask: np.ndarray | None = None,
 ) -> list[float]:
-    """Train the whole classifier (backbone and head) on labelled passages. Returns the losses."""
+    """Train the whole classifier (backbone and head) on labelled passages. Returns the losses.
+
+    ``classifier``: a ``SequenceClassifier`` or an ``nn.BertForSequenceClassification``; for
+    padded passages, ``attention_mask`` (N, T): 1 = real token, 0 = padding. A pretrained
+    BERT wants a small ``lr`` (2e-5 to 5e-5 in the BERT paper).
+    """
     optimizer = optim.AdamW(classifier.parameters(), lr=lr)
     classifier.train()
     generator = backend.generator("cpu")
     losses = []
     for _ in range(steps):
         batch = generator.integers(0, len(ids), size=min(batch_size, len(ids)))
-        losses.append(_step(optimizer, F.cross_entropy(classifier(tensor(ids[batch])), labels[batch])))
+        losses.append(_step(optimizer, F.cross_entropy(_classify(classifier, ids, attention_mask, batch), labels[batch])))
     return losses
 
 
 @no_grad()
-def predict(classifier: SequenceClassifier, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """The most likely class of every passage (in eval mode: no dropout)."""
+def predict(classifier: nn.Module, ids: np.ndarray, batch_size: int = 256, attention_mask: np.ndarray | None = None) -> np.ndarray:
+    """The most likely class of every passage (in eval mode: no dropout); ``attention_mask`` as ``fine_tune``."""
     classifier.eval()
-    batches = (ids[start : start + batch_size] for start in range(0, len(ids), batch_size))
-    return np.concatenate([classifier(tensor(batch)).numpy().argmax(axis=-1) for batch in batches])
+    batches = (slice(start, start + batch_size) for start in range(0, len(ids), batch_size))
+    return np.concatenate([_classify(classifier, ids, attention_mask, rows).numpy().argmax(axis=-1) for rows in batches])
 
 
 # ---------------------------------------------------------------- the few-labels comparison

@@ -14,6 +14,14 @@ gradients of tensors that are used more than once. Afterwards the graph is freed
 
 The graph points backwards only (output -> function -> inputs), so when the last
 reference to the output goes away, Python frees the whole graph at once.
+
+A function keeps its input *arrays* by reference, not copies. If one of them is
+overwritten between forward and backward (``optimizer.step()`` updates the parameters in
+place), backward would compute the gradient of values the forward pass never saw. So
+every tensor carries a **version**, a count that each in-place write through the library
+bumps (optimizer steps, ``load_state_dict``, ``clip_grad_norm_``); a function whose
+backward reads its inputs records their versions in forward, and backward refuses to
+run if one has changed, as PyTorch's version counters do.
 """
 from __future__ import annotations
 
@@ -56,6 +64,19 @@ def _check_floating(dtype: np.dtype, requires_grad: bool) -> None:
         )
 
 
+class VersionCounter:
+    """How many times the library has written in place into one block of memory.
+
+    Shared by every tensor that reads that memory (a tensor, its views, its detached
+    copies), so a write through any of them is seen by all of them, as in PyTorch.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class Tensor:
     """An n-dimensional array with automatic differentiation.
 
@@ -65,11 +86,13 @@ class Tensor:
         requires_grad: whether gradients are computed for this tensor.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version_counter", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
-        if isinstance(data, Tensor):
+        self._version_counter: VersionCounter | None = None  # made on first need (see version)
+        if isinstance(data, Tensor):  # the same memory, so the same version
+            self._version_counter = data._shared_version_counter()
             data = data.data
         elif not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
             data = np.asarray(data)
@@ -93,6 +116,7 @@ class Tensor:
         out._ctx = None
         out._retains_grad = False
         out.name = None
+        out._version_counter = None
         return out
 
     # ------------------------------------------------------------ properties
@@ -116,6 +140,34 @@ class Tensor:
     def is_leaf(self) -> bool:
         """True for tensors made by the user rather than by an operation."""
         return self._ctx is None
+
+    @property
+    def version(self) -> int:
+        """How many times the library has written into this tensor's memory in place.
+
+        ``optimizer.step()``, ``Module.load_state_dict`` and ``optim.clip_grad_norm_`` (on
+        gradients) bump it; backward checks it to refuse stale graphs (see
+        ``Function.saves_inputs`` in ops.py). A view (made by ``reshape``, ``transpose``,
+        basic indexing, ``detach()``, ``Tensor(x)``, or ``to()`` when nothing had to move)
+        shares the version of the tensor whose memory it reads.
+
+        Assigning to ``.data`` or writing into it directly (``x.data[...] = 0``) is not
+        counted: that is the escape hatch for work outside autograd, as in PyTorch
+        (``tl.gradcheck`` nudges its inputs this way and restores them exactly). Call
+        ``bump_version()`` after such a write if a graph may still read the tensor.
+        """
+        return versions_of((self,))[0]
+
+    def bump_version(self) -> None:
+        """Record an in-place write into this tensor's memory (see ``version``)."""
+        self._shared_version_counter().count += 1
+
+    def _shared_version_counter(self) -> "VersionCounter":
+        """The counter this tensor shares with the tensors that read its memory, made on
+        first need: most tensors are never written in place nor viewed, and need none."""
+        if self._version_counter is None:
+            self._version_counter = VersionCounter()
+        return self._version_counter
 
     def numel(self) -> int:
         return int(self.data.size)
@@ -161,8 +213,11 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """The same values, cut from the graph (no gradient flows through the result)."""
-        return Tensor._from_op(self.data, False)
+        """The same values, cut from the graph (no gradient flows through the result).
+
+        The result shares this tensor's memory, and so its version.
+        """
+        return _shares_version_if_view(Tensor._from_op(self.data, False), self)
 
     def to(self, target) -> "Tensor":
         """Move to a device (``"cpu"``/``"cuda"``) or cast to a dtype; gradients flow through.
@@ -174,7 +229,7 @@ class Tensor:
                 moved = Tensor._from_op(backend.to_device(self.data, target), self.requires_grad)
                 if self.grad is not None:
                     moved.grad = self.grad.to(target)
-                return moved
+                return _shares_version_if_view(moved, self)
             return ops.ToDevice.apply(self, device=target)
         dtype = _as_dtype(target)
         if self._ctx is None:
@@ -182,7 +237,7 @@ class Tensor:
             _check_floating(dtype, self.requires_grad)
             if self.grad is not None:
                 moved.grad = self.grad.to(dtype)
-            return moved
+            return _shares_version_if_view(moved, self)
         return ops.Cast.apply(self, dtype=dtype)
 
     def cpu(self) -> "Tensor":
@@ -234,7 +289,8 @@ class Tensor:
                 raise ValueError(f"backward(grad): grad has shape {grad.shape}, expected {self.shape}")
 
         grads: dict[int, Any] = {id(self): grad}
-        for node in _topological_order(self):
+        order = _topological_order(self)
+        for node in order:
             node_grad = grads.pop(id(node), None)
             if node_grad is None:
                 continue
@@ -243,6 +299,9 @@ class Tensor:
                 _accumulate_grad(node, node_grad)
             if function is None:
                 continue
+            saved = function.saved_versions
+            if saved is not None and saved != versions_of(function.inputs):
+                _raise_stale_input(function, node, order)
             input_grads = function.backward(node_grad)
             if not isinstance(input_grads, tuple):  # one input: a bare array
                 input_grads = (input_grads,)
@@ -261,16 +320,27 @@ class Tensor:
     def _operand(self, other) -> "Tensor":
         """Turn a Python number or array into a tensor that combines with ``self``.
 
-        A Python number takes this tensor's dtype (as in NumPy and PyTorch, ``x * 2.0``
-        keeps a float32 ``x`` float32). A float number with an integer tensor gives a
-        float64 result, as NumPy's promotion rules do.
+        Mixed dtypes promote as in NumPy 2 (NEP 50), which differs from PyTorch in places:
+
+        * Two tensors give the smallest dtype that holds both exactly: float32 with
+          float64 is float64; an integer with a float picks a float wide enough for the
+          integers, so int32 or int64 with float16 or float32 is **float64** (PyTorch keeps
+          the float tensor's dtype), int16 with float16 is float32, int8 with float16 is
+          float16. A 0-d tensor counts like any other (PyTorch lets a dimensioned tensor
+          win: float32 (n,) with float64 0-d is float32 there, float64 here).
+        * A Python number is "weak": it takes the tensor's dtype when the tensor is of
+          its kind or a wider one (bool < integer < float), so ``x * 2.0`` keeps a float32
+          ``x`` float32 and ``ids + 1`` keeps int32 ids int32. Otherwise it is int64 (an
+          int with a bool tensor) or **float64** (a float with an integer or bool tensor;
+          PyTorch gives its default dtype, float32).
+        * ``/`` of integers is float64 (PyTorch: float32), the mean of integers is float64
+          (PyTorch refuses it), and ``@`` of mixed dtypes promotes (PyTorch refuses it).
         """
         if isinstance(other, Tensor):
             return other
         xp = backend.array_module(self.data)
         if isinstance(other, (bool, int, float)):
-            dtype = np.float64 if isinstance(other, float) and self.dtype.kind not in "fc" else self.dtype
-            return Tensor._from_op(xp.asarray(other, dtype=dtype), False)
+            return Tensor._from_op(xp.asarray(other, dtype=_python_number_dtype(other, self.dtype)), False)
         return Tensor._from_op(xp.asarray(other), False)
 
     def __add__(self, other):
@@ -398,6 +468,17 @@ class Tensor:
 ops: Any = None  # set at the bottom of this file (ops.py needs Tensor first)
 
 
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 2}  # bool < integer < float
+
+
+def _python_number_dtype(number: bool | int | float, dtype: np.dtype) -> np.dtype:
+    """The dtype a Python number takes beside a tensor of ``dtype`` (see ``Tensor._operand``)."""
+    kind = "b" if isinstance(number, bool) else "i" if isinstance(number, int) else "f"
+    if _KIND_RANK[dtype.kind] >= _KIND_RANK[kind]:
+        return dtype
+    return np.dtype(np.int64 if kind == "i" else np.float64)
+
+
 def _as_dtype(target) -> np.dtype:
     try:
         return np.dtype(target)
@@ -425,7 +506,8 @@ def _normalize_index(index, array):
         if isinstance(item, Tensor):
             return item.data
         if isinstance(item, list):
-            return xp.asarray(item)
+            array = xp.asarray(item)
+            return array.astype(np.int64) if array.size == 0 else array  # [] would be float64
         if isinstance(item, np.ndarray) and xp is not np:
             return xp.asarray(item)
         return item
@@ -440,6 +522,58 @@ def _raise_wrong_grad_shape(function, input_tensor: Tensor, input_grad) -> None:
         f"input {position}, whose shape is {input_tensor.shape}: a gradient always has the shape "
         "of the tensor it belongs to (did a broadcast axis go unsummed, or a transpose go missing?)"
     )
+
+
+def versions_of(tensors: Sequence[Tensor]) -> list[int]:
+    """The version of each tensor (0 until its memory is first written), as ``Function.apply`` records them.
+
+    Written out rather than through the ``version`` property: it runs for most ops, and
+    a property call per input would cost more than the rest of the check.
+    """
+    return [0 if t._version_counter is None else t._version_counter.count for t in tensors]
+
+
+def _describe(tensor: Tensor) -> str:
+    """A tensor in words, for error messages: its name if it has one, its shape and dtype."""
+    shape = f"shape {tensor.shape}, {tensor.dtype}"
+    return f"'{tensor.name}' ({shape})" if tensor.name else f"a tensor of {shape}"
+
+
+def _raise_stale_input(function, node: Tensor, order: list[Tensor]) -> None:
+    """Explain which saved input of ``function`` was overwritten since forward, and the fix."""
+    now = versions_of(function.inputs)
+    position = next(i for i, (saved, current) in enumerate(zip(function.saved_versions, now)) if saved != current)
+    what = _describe(function.inputs[position])
+    made_by_ops = [n for n in order if n._ctx is not None]
+    step = next(i for i, n in enumerate(made_by_ops) if n is node) + 1
+    raise RuntimeError(
+        f"backward through {type(function).__name__} (op {step} of {len(made_by_ops)}, counting back from "
+        f"the output) needs its input {position}, {what}, as the forward pass saw it (version "
+        f"{function.saved_versions[position]}), but its memory has been written in place since (version now "
+        f"{now[position]}), e.g. by optimizer.step() or load_state_dict() (a view such as weight.T shares the "
+        "version of the weight it reads). The gradient would belong to values the forward pass never used: "
+        "call loss.backward() before optimizer.step(), or compute the loss again after the update"
+    )
+
+
+def _shares_version_if_view(out: Tensor, source: Tensor) -> Tensor:
+    """Let ``out`` share ``source``'s version counter if its array reads ``source``'s memory.
+
+    The counter is shared, not ``source`` itself: a reference to ``source`` would keep the
+    graph that made it alive for as long as ``out`` lives (``h = h.detach()`` in a loop).
+    """
+    if _is_view_of(out.data, source.data):
+        out._version_counter = source._shared_version_counter()
+    return out
+
+
+def _is_view_of(view, array) -> bool:
+    """Whether ``view`` is ``array`` or a view of the same memory (reshape, transpose, slice).
+
+    NumPy and CuPy give a view a ``base``: the array that owns the memory.
+    """
+    owner = array if array.base is None else array.base
+    return view is array or view.base is owner
 
 
 def _accumulate_grad(node: Tensor, grad) -> None:

@@ -12,6 +12,7 @@ from .tokenizers import (
     tokenizer_from_dict,
     train_tokenizer,
 )
+from .wordpiece import WordPieceTokenizer
 
 __all__ = [
     "BPETokenizer",
@@ -21,6 +22,7 @@ __all__ = [
     "DATASETS",
     "Tokenizer",
     "TokenizerFileError",
+    "WordPieceTokenizer",
     "WordTokenizer",
     "builtin_corpus",
     "cache_dir",

@@ -1,26 +1,34 @@
-"""Training a byte-level BPE: learn the merges from a text, GPT-2's way.
+"""Byte-pair encoding: learn the merges from a text (GPT-2's way), and replay them.
 
     vocab, merges = train_bpe(text, vocab_size=1000, special_tokens=["<|endoftext|>"])
+
+Training:
 
 1. Cut the text into pieces with GPT-2's pre-tokenisation pattern (``pretokenize``), the
    special tokens cut out first: they are never split, and no merge reaches across one.
 2. Count each distinct piece; write it as a sequence of one-byte tokens.
 3. Count every adjacent pair of tokens inside the pieces (a piece seen n times counts n).
    The most frequent pair becomes a new token, their concatenation; on a tie in count the
-   lexicographically greater pair wins (compared as bytes: (b" t", b"he") > (b" a", b"nd")).
+   lexicographically greater pair wins (compared as bytes: (b"t", b"h") > (b"a", b"n")).
    Replace the pair by the new token in every piece, left to right, and count again.
 4. Stop after ``vocab_size - 256 - len(special_tokens)`` merges, or sooner if no pair is left.
 
 The result, as GPT-2 lays it out: ``vocab`` maps ids to bytes (ids 0-255 are the single
 bytes, 256 + k the k-th merge, then the special tokens), and ``merges`` lists the merged
-pairs in the order they were learned (their rank: encoding replays them in that order).
+pairs in the order they were learned: their rank.
 
 Step 3 is where the time goes. ``train_bpe_naive`` counts every pair of every piece again
 after each merge: short and obviously right, and slow, since one merge changes only the
 few pieces that hold its pair. ``train_bpe`` counts once, then after each merge updates
 only the pieces the merge touched: it takes back their old pairs' counts, adds their new
 ones, and keeps the pairs in a heap ordered by (count, pair) so the next best is found
-without a scan. Both give the same merges (the tests hold them equal).
+without a scan. Both give the same merges (the tests hold them equal); on 130 KB of
+English, 500 merges take the incremental trainer a fraction of a second, the naive one
+~20x longer (``benchmarks/bpe_training.py``).
+
+Encoding a piece (``apply_merges``) replays the merges: of the piece's adjacent pairs, the
+one of lowest rank is merged, then again, until no pair has a rank. This gives the tokens
+training would have made of the piece, seen or not.
 """
 from __future__ import annotations
 
@@ -54,8 +62,7 @@ def train_bpe_naive(
     text_or_path: str | os.PathLike, vocab_size: int, special_tokens: Sequence[str] = ()
 ) -> tuple[dict[int, bytes], list[Pair]]:
     """``train_bpe``'s composed twin: all pairs counted afresh before every merge."""
-    word_counts, num_merges = _prepare(text_or_path, vocab_size, special_tokens)
-    words = dict(word_counts)
+    words, num_merges = _prepare(text_or_path, vocab_size, special_tokens)
     merges: list[Pair] = []
     while len(merges) < num_merges:
         pair_counts: Counter = Counter()
@@ -153,6 +160,7 @@ class _HeapEntry:
 
 
 def _merges_incremental(word_counts: dict[Word, int], num_merges: int) -> list[Pair]:
+    """The merges, each pair counted once and then only updated in the words a merge touches."""
     words = list(word_counts)
     counts = [word_counts[word] for word in words]
     pair_counts: Counter = Counter()

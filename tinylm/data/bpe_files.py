@@ -66,9 +66,9 @@ def read_gpt2_folder(folder: str | os.PathLike) -> tuple[dict[int, bytes], list[
     if not folder.is_dir():
         raise FileNotFoundError(f"no tokenizer folder at {folder}: expected a folder with vocab.json and merges.txt")
     if vocab_file.exists() and merges_file.exists():
-        written_vocab, written_merges = _read_json(vocab_file, dict), _merge_lines(merges_file)
+        source, written_vocab, written_merges = vocab_file.name, _read_json(vocab_file, dict), _merge_lines(merges_file)
     elif tokenizer_file.exists():
-        written_vocab, written_merges = _model_of_tokenizer_json(tokenizer_file)
+        source, (written_vocab, written_merges) = tokenizer_file.name, _model_of_tokenizer_json(tokenizer_file)
     else:
         missing = " and ".join(path.name for path in (vocab_file, merges_file) if not path.exists())
         raise FileNotFoundError(f"{folder} has no {missing}: a GPT-2 tokenizer folder has vocab.json and merges.txt (or tokenizer.json)")
@@ -93,21 +93,23 @@ def read_gpt2_folder(folder: str | os.PathLike) -> tuple[dict[int, bytes], list[
     vocab: dict[int, bytes] = {}
     for token, token_id in written_vocab.items():
         if not isinstance(token_id, int) or token_id < 0:
-            raise TokenizerFileError(f"{vocab_file}: the id of {token!r} must be a non-negative integer, got {token_id!r}")
-        vocab[token_id] = token_bytes(token, vocab_file.name)
-    written_ids = {token: token_id for token, token_id in written_vocab.items()}
+            raise TokenizerFileError(f"{source}: the id of {token!r} must be a non-negative integer, got {token_id!r}")
+        vocab[token_id] = token_bytes(token, source)
     for token, token_id in special_ids.items():  # HF adds special tokens the vocabulary lacks after it
-        if token not in written_ids:
-            vocab[token_id if token_id is not None else max(vocab, default=-1) + 1] = token.encode("utf-8")
+        if token in written_vocab:
+            continue
+        if token_id in vocab:
+            raise TokenizerFileError(f"{folder}: the special token {token!r} has id {token_id}, which {source} gives to {vocab[token_id]!r}")
+        vocab[token_id if token_id is not None else max(vocab, default=-1) + 1] = token.encode("utf-8")
 
     merges = []
-    for line_number, (left, right) in written_merges:
+    for where, (left, right) in written_merges:
         for part in (left, right):
-            if part not in written_ids:
-                raise TokenizerFileError(f"merges line {line_number}: {part!r} of the merge {left!r} {right!r} is not in the vocabulary")
-        if left + right not in written_ids:
-            raise TokenizerFileError(f"merges line {line_number}: the merge {left!r} {right!r} makes {left + right!r}, which is not in the vocabulary")
-        merges.append((token_bytes(left, "merges"), token_bytes(right, "merges")))
+            if part not in written_vocab:
+                raise TokenizerFileError(f"{where}: {part!r} of the merge {left!r} {right!r} is not in the vocabulary")
+        if left + right not in written_vocab:
+            raise TokenizerFileError(f"{where}: the merge {left!r} {right!r} makes {left + right!r}, which is not in the vocabulary")
+        merges.append((token_bytes(left, where), token_bytes(right, where)))
     return vocab, merges, list(special_ids), eos_token
 
 
@@ -149,8 +151,8 @@ def _read_json(path: Path, expected: type) -> Any:
     return data
 
 
-def _merge_lines(path: Path) -> list[tuple[int, tuple[str, str]]]:
-    """The merges of merges.txt with their line numbers (counted from 1, as editors do)."""
+def _merge_lines(path: Path) -> list[tuple[str, tuple[str, str]]]:
+    """The merges of merges.txt, each with where it is ("merges.txt line 2", counted from 1 as editors do)."""
     merges = []
     for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.startswith("#version"):
@@ -158,11 +160,11 @@ def _merge_lines(path: Path) -> list[tuple[int, tuple[str, str]]]:
         parts = line.split(" ")
         if len(parts) != 2 or not all(parts):
             raise TokenizerFileError(f"{path} line {line_number}: expected two tokens separated by one space, got {line!r}")
-        merges.append((line_number, (parts[0], parts[1])))
+        merges.append((f"{path.name} line {line_number}", (parts[0], parts[1])))
     return merges
 
 
-def _model_of_tokenizer_json(path: Path) -> tuple[dict, list[tuple[int, tuple[str, str]]]]:
+def _model_of_tokenizer_json(path: Path) -> tuple[dict, list[tuple[str, tuple[str, str]]]]:
     data = _read_json(path, dict)
     model = data.get("model") or {}
     if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
@@ -179,7 +181,7 @@ def _model_of_tokenizer_json(path: Path) -> tuple[dict, list[tuple[int, tuple[st
         parts = merge.split(" ") if isinstance(merge, str) else merge
         if not isinstance(parts, list) or len(parts) != 2 or not all(isinstance(part, str) and part for part in parts):
             raise TokenizerFileError(f"{path}: merge {number} must be two tokens, got {merge!r}")
-        merges.append((number, (parts[0], parts[1])))
+        merges.append((f"{path.name} merge {number}", (parts[0], parts[1])))
     return model["vocab"], merges
 
 

@@ -36,6 +36,7 @@ from typing import Iterable, Iterator, Sequence
 # Unicode's White_Space property (PropList.txt), unchanged since Unicode 6.3.
 WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
+#: GPT-2's pre-tokenisation pattern, as written for the ``regex`` module and tiktoken
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 # tinylm's first BPE cut text into runs of whitespace, runs of word characters, and single

@@ -27,9 +27,18 @@ from .bpe_files import END_OF_TEXT, merges_from_ranks, read_gpt2_folder, read_ti
 from .pretokenize import compiled_pattern, split_stream
 
 class Tokenizer:
-    """Base class: ``encode``, ``decode``, ``vocab_size`` and JSON save/load."""
+    """Base class: ``encode``, ``decode``, ``vocab_size`` and JSON save/load.
+
+    Every subclass is listed in ``Tokenizer.kinds`` under its ``kind``, so a saved
+    vocabulary names the class that reads it back (``tokenizer_from_dict``).
+    """
 
     kind = ""
+    kinds: dict[str, type["Tokenizer"]] = {}
+
+    def __init_subclass__(cls, **options) -> None:
+        super().__init_subclass__(**options)
+        Tokenizer.kinds[cls.kind] = cls
 
     @property
     def vocab_size(self) -> int:
@@ -289,7 +298,7 @@ class BPETokenizer(Tokenizer):
         try:
             data = b"".join(self.vocab[token_id] for token_id in ids)
         except KeyError as error:
-            raise ValueError(f"the id {error.args[0]!r} is not in the vocabulary (ids below {self.vocab_size})") from None
+            raise ValueError(f"the id {error.args[0]} is not in the vocabulary (ids below {self.vocab_size})") from None
         return data.decode("utf-8", errors="replace")
 
     def to_dict(self) -> dict:
@@ -320,6 +329,8 @@ class BPETokenizer(Tokenizer):
         return cls(vocab, merges, data.get("special_tokens", ()), data.get("pattern", "words"), data.get("eos_token"))
 
 
+# The tokenizers that learn their vocabulary from a text (``train``); others, such as
+# BERT's WordPiece, come with a vocabulary made elsewhere.
 TOKENIZERS = {cls.kind: cls for cls in (CharTokenizer, WordTokenizer, BPETokenizer)}
 
 
@@ -332,9 +343,9 @@ def train_tokenizer(kind: str, text: str, **options) -> Tokenizer:
 
 def tokenizer_from_dict(data: dict) -> Tokenizer:
     kind = data.get("type")
-    if kind not in TOKENIZERS:
-        raise ValueError(f"unknown tokenizer type {kind!r} in the vocabulary: expected one of {sorted(TOKENIZERS)}")
-    return TOKENIZERS[kind].from_dict(data)
+    if kind not in Tokenizer.kinds:
+        raise ValueError(f"unknown tokenizer type {kind!r} in the vocabulary: expected one of {sorted(Tokenizer.kinds)}")
+    return Tokenizer.kinds[kind].from_dict(data)
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:

@@ -7,6 +7,7 @@ from .conv import conv1d, conv1d_composed, max_pool1d
 from .normalization import layer_norm, layer_norm_composed, rms_norm, rms_norm_composed
 from .activations import gelu, gelu_composed, silu, silu_composed
 from .rotary import rotary_embedding, rotary_embedding_composed
+from .erf import erf
 
 __all__ = [
     "conv1d",
@@ -15,6 +16,7 @@ __all__ = [
     "cross_entropy_composed",
     "dropout",
     "embedding",
+    "erf",
     "gelu",
     "gelu_composed",
     "layer_norm",

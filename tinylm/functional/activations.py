@@ -1,16 +1,25 @@
-"""GELU, the Gaussian error linear unit, with the tanh approximation that GPT-2 uses:
+"""GELU, the Gaussian error linear unit: x weighted by Φ(x), the probability that a
+standard normal variable falls below x. Two forms, chosen by ``approximate``:
 
-    gelu(x) = ½ x (1 + tanh(u)),   u = c (x + a x³),   c = √(2/π),  a = 0.044715
+* ``"tanh"`` (tinylm's default; GPT-2's): the tanh approximation
 
-This is PyTorch's ``F.gelu(x, approximate="tanh")``. The exact GELU, x·Φ(x) =
-½x(1 + erf(x/√2)) (PyTorch's default), differs from it by less than 1e-3.
+      gelu(x) = ½ x (1 + tanh(u)),   u = c (x + a x³),   c = √(2/π),  a = 0.044715
 
-Two implementations that the tests hold equal:
+  PyTorch's ``F.gelu(x, approximate="tanh")``.
+* ``"none"`` (BERT's; PyTorch's default, ``F.gelu(x)``): the exact form
 
-* ``gelu``: one fused ``Function`` with the derivative written out (see ``GELU``); it
-  keeps x and tanh(u) for backward and works in place: the fast path.
-* ``gelu_composed``: the formula from primitive tensor ops (about eight graph nodes), so
-  autograd derives the backward.
+      gelu(x) = x Φ(x) = ½ x (1 + erf(x/√2))
+
+  with erf from tinylm/functional/erf.py.
+
+The two differ by less than 1e-3. Each form has two implementations that the tests hold equal:
+
+* ``gelu``: one fused ``Function`` with the derivative written out (``GELU``,
+  ``ExactGELU``); it keeps what backward needs and works in place: the fast path.
+* ``gelu_composed``: the formula from primitive tensor ops, so autograd derives the backward.
+
+SiLU, x·σ(x) (LLaMA's SwiGLU uses it), follows in the same two forms: ``silu`` and
+``silu_composed``.
 """
 from __future__ import annotations
 
@@ -19,9 +28,13 @@ import math
 from .. import backend
 from ..ops import Function
 from ..tensor import Tensor
+from .erf import erf, erf_values
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 CUBIC = 0.044715
+ONE_OVER_SQRT_2 = 1.0 / math.sqrt(2.0)
+ONE_OVER_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+APPROXIMATIONS = ("tanh", "none")
 
 
 class GELU(Function):
@@ -64,23 +77,65 @@ class GELU(Function):
         return slope
 
 
-def _check(x: Tensor, approximate: str) -> None:
-    if approximate != "tanh":
-        raise ValueError(f"gelu: tinylm implements approximate='tanh' only (GPT-2's GELU), got approximate={approximate!r}")
+class ExactGELU(Function):
+    """y = x Φ(x),  Φ(x) = ½ (1 + erf(x/√2)), element-wise.
+
+    Derivative (product rule; Φ' is the standard normal density φ):
+
+        dy/dx = Φ(x) + x φ(x),   φ(x) = e^(-x²/2) / √(2π)
+    """
+
+    def forward(self, x):
+        cdf = erf_values(x * ONE_OVER_SQRT_2)
+        cdf += 1
+        cdf *= 0.5  # Φ(x)
+        self.x, self.cdf = x, cdf
+        return x * cdf
+
+    def backward(self, grad):
+        xp = backend.array_module(grad)
+        x = self.x
+        slope = x * x
+        slope *= -0.5
+        xp.exp(slope, out=slope)
+        slope *= ONE_OVER_SQRT_2PI  # φ(x)
+        slope *= x
+        slope += self.cdf  # dy/dx
+        slope *= grad
+        return slope
+
+
+def check_approximation(approximate: str) -> None:
+    """Raise a ValueError unless ``approximate`` names one of the two forms."""
+    if approximate not in APPROXIMATIONS:
+        raise ValueError(
+            "gelu: approximate must be 'tanh' (the tanh approximation, GPT-2's) or 'none' "
+            f"(the exact erf form, BERT's), got approximate={approximate!r}"
+        )
+
+
+def _check_floating(x: Tensor, function: str) -> None:
     if x.dtype.kind != "f":
-        raise TypeError(f"gelu needs a floating-point input, got dtype {x.dtype}")
+        raise TypeError(f"{function} needs a floating-point input, got dtype {x.dtype}")
+
+
+def _check(x: Tensor, approximate: str) -> None:
+    check_approximation(approximate)
+    _check_floating(x, "gelu")
 
 
 def gelu(x: Tensor, approximate: str = "tanh") -> Tensor:
-    """GELU (tanh approximation), element-wise: the fused fast path."""
+    """GELU element-wise, ``approximate="tanh"`` or ``"none"`` (exact): the fused fast path."""
     _check(x, approximate)
-    return GELU.apply(x)
+    return GELU.apply(x) if approximate == "tanh" else ExactGELU.apply(x)
 
 
 def gelu_composed(x: Tensor, approximate: str = "tanh") -> Tensor:
     """``gelu`` from primitive tensor ops: autograd derives the backward."""
     _check(x, approximate)
-    return 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + CUBIC * x * x * x)).tanh())
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + CUBIC * x * x * x)).tanh())
+    return 0.5 * x * (1.0 + erf(x * ONE_OVER_SQRT_2))
 
 
 # ---------------------------------------------------------------- SiLU
@@ -113,11 +168,6 @@ class SiLU(Function):
         slope *= s  # σ(x)(1 + x(1 - σ(x)))
         slope *= grad
         return slope
-
-
-def _check_floating(x: Tensor, function: str) -> None:
-    if x.dtype.kind != "f":
-        raise TypeError(f"{function} needs a floating-point input, got dtype {x.dtype}")
 
 
 def silu(x: Tensor) -> Tensor:

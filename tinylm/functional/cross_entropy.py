@@ -54,7 +54,7 @@ class CrossEntropy(Function):
         xp.exp(exps, out=exps)
         row_sums = exps.sum(axis=1)
         loss += xp.log(row_sums)  # -log pⱼ = log Σ e^{x - m} - (xⱼ - m), and Σ qⱼ = 1
-        loss *= kept
+        loss = xp.where(kept, loss, 0)  # not loss * kept: an ignored row of NaN or inf logits adds 0, not NaN
 
         # backward needs p = e^{x - m} / Σ, so it keeps e^{x - m} (N, C) and the row sums
         # (N,): the logits themselves can be freed, as PyTorch does with its log-softmax

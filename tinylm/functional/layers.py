@@ -31,17 +31,20 @@ class EmbeddingLookup(Function):
     """y = W[ids]: row ``ids[...]`` of the table W (num_embeddings, dim).
 
     Backward: dW[i] = Σ over the positions where ids == i of dy — a scatter-add, since
-    an id that occurs several times collects the gradient of every occurrence.
+    an id that occurs several times collects the gradient of every occurrence. The row
+    ``padding_idx`` (when given) gets no gradient at all.
     """
 
-    def forward(self, weight, ids):
-        self.ids, self.weight_shape = ids, weight.shape
+    def forward(self, weight, ids, padding_idx=None):
+        self.ids, self.weight_shape, self.padding_idx = ids, weight.shape, padding_idx
         return weight[ids]
 
     def backward(self, grad):
         xp = backend.array_module(grad)
         grad_weight = xp.zeros(self.weight_shape, dtype=grad.dtype)
         backend.scatter_add(grad_weight, self.ids.reshape(-1), grad.reshape(-1, self.weight_shape[1]))
+        if self.padding_idx is not None:
+            grad_weight[self.padding_idx] = 0
         return grad_weight
 
 
@@ -62,10 +65,12 @@ def integer_array(values, like: Tensor, function: str, name: str, like_name: str
     return values
 
 
-def embedding(ids, weight: Tensor) -> Tensor:
+def embedding(ids, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Look up rows of ``weight`` (num_embeddings, dim) for integer ``ids`` (...) -> (..., dim).
 
     ``ids`` may be a Tensor on the weight's device, or a list or array (put there for you).
+    ``padding_idx``: the id of padding, whose row never gets a gradient (so training never
+    moves it), as PyTorch's.
     """
     ids = integer_array(ids, weight, "embedding", "ids", "the weight")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
@@ -73,7 +78,9 @@ def embedding(ids, weight: Tensor) -> Tensor:
             f"embedding: ids must lie in [0, {weight.shape[0] - 1}] (num_embeddings={weight.shape[0]}), "
             f"got values from {int(ids.min())} to {int(ids.max())}"
         )
-    return EmbeddingLookup.apply(weight, ids=ids)
+    if padding_idx is not None and not 0 <= padding_idx < weight.shape[0]:
+        raise IndexError(f"embedding: padding_idx must lie in [0, {weight.shape[0] - 1}], got {padding_idx}")
+    return EmbeddingLookup.apply(weight, ids=ids, padding_idx=padding_idx)
 
 
 def check_dropout_probability(p: float) -> None:

@@ -16,6 +16,14 @@ from ..ops import Function
 from ..tensor import Tensor, _normalize_axis
 
 
+def _shifted(x, axis: int):
+    """x - m, m the largest score along ``axis`` (a fresh array); an empty axis has no m,
+    and nothing to shift: it gives an empty result, as in PyTorch."""
+    if x.shape[axis] == 0:
+        return x.copy()
+    return x - x.max(axis=axis, keepdims=True)
+
+
 def _checked_axis(x: Tensor, axis: int, name: str) -> int:
     """The class axis of ``x`` made non-negative, after checking that ``x`` holds floats."""
     if x.dtype.kind != "f":
@@ -35,7 +43,7 @@ class Softmax(Function):
 
     def forward(self, x, axis: int):
         xp = backend.array_module(x)
-        y = x - x.max(axis=axis, keepdims=True)
+        y = _shifted(x, axis)
         xp.exp(y, out=y)  # in place: the shifted copy is not needed any more
         y /= y.sum(axis=axis, keepdims=True)
         self.y, self.axis = y, axis
@@ -59,7 +67,7 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis: int):
         xp = backend.array_module(x)
-        y = x - x.max(axis=axis, keepdims=True)
+        y = _shifted(x, axis)
         y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
         self.y, self.axis = y, axis
         return y

@@ -11,3 +11,4 @@ from .kv_cache import KVCache, LayerCache
 from .transformer import GPT, TransformerBlock
 from .seq2seq import Seq2Seq
 from .conv import Conv1d, MaxPool1d
+from .bert import BertForMaskedLM, BertForSequenceClassification, BertLayer, BertModel

@@ -44,3 +44,13 @@ def normal(shape: tuple[int, ...], std: float = 1.0, dtype=None, device: str = "
 def constant(shape: tuple[int, ...], value: float, dtype=None, device: str = "cpu") -> Parameter:
     """A parameter with every entry equal to ``value``."""
     return Parameter(backend.module_for_device(device).full(shape, value, dtype=_parameter_dtype(dtype)))
+
+
+def normal_matrices_zero_biases(module, std: float = 0.02) -> None:
+    """GPT-2's and BERT's scheme, in place: every matrix of ``module`` (weights and
+    embeddings) from N(0, std²), every bias 0; LayerNorm weights (vectors) keep their 1."""
+    for name, parameter in module.named_parameters():
+        if parameter.ndim == 2:
+            parameter.data = normal(parameter.shape, std, parameter.dtype, parameter.device).data
+        elif name.endswith("bias"):
+            parameter.data[...] = 0

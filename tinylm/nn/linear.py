@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.activations import check_approximation
 from ..functional.layers import check_dropout_probability
 from ..tensor import Tensor
 from . import init
@@ -31,18 +32,22 @@ class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``: integer ids (...) ->
     their rows (..., embedding_dim). The weight's gradient adds up every use of a row.
 
-    Initialised as PyTorch: N(0, 1).
+    Initialised as PyTorch: N(0, 1). ``padding_idx`` (optional, as PyTorch's): the id of
+    padding; its row starts at zero and never gets a gradient.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=None, device: str = "cpu"):
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype=None, device: str = "cpu"):
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.weight = init.normal((num_embeddings, embedding_dim), 1.0, dtype, device)
+        if padding_idx is not None:
+            self.weight.data[padding_idx] = 0
 
     def forward(self, ids) -> Tensor:
-        return F.embedding(ids, self.weight)
+        return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 class Dropout(Module):
@@ -81,20 +86,26 @@ class Sigmoid(Module):
 
 
 class GELU(Module):
-    """GELU with the tanh approximation, as GPT-2 uses:
+    """GELU, with the tanh approximation (the default, GPT-2's) or exact (BERT's):
 
-        gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        approximate="tanh":  gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        approximate="none":  gelu(x) = ½x(1 + erf(x/√2))
 
-    This is PyTorch's ``nn.GELU(approximate="tanh")``. PyTorch's default, ``nn.GELU()``,
-    is the exact ½x(1 + erf(x/√2)); the two differ by less than 1e-3. Computed by the
-    fused ``F.gelu`` (its derivative in tinylm/functional/activations.py).
+    These are PyTorch's ``nn.GELU(approximate="tanh")`` and ``nn.GELU()``: note that
+    PyTorch's default is the exact form, tinylm's the tanh one. The two differ by less
+    than 1e-3. Computed by the fused ``F.gelu`` (its derivatives in
+    tinylm/functional/activations.py).
     """
 
+    def __init__(self, approximate: str = "tanh"):
+        check_approximation(approximate)
+        self.approximate = approximate
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x)
+        return F.gelu(x, self.approximate)
 
     def extra_repr(self) -> str:
-        return "approximate='tanh'"
+        return f"approximate={self.approximate!r}"
 
 
 class SiLU(Module):

@@ -21,10 +21,10 @@ from ..tensor import Tensor, _as_dtype
 class Parameter(Tensor):
     """A tensor that is a learnable weight of a module: it requires grad (unless told not to)
     and is found by ``Module.parameters()``. It shares the array of the tensor or array it
-    is made from, as PyTorch's does."""
+    is made from (and that tensor's version), as PyTorch's does."""
 
     def __init__(self, data: Any, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -141,7 +141,9 @@ class Module:
         model.load_state_dict(sd)`` gives a float64 model. With ``strict`` (the default),
         missing and unexpected keys are errors; a wrong shape always is. All problems are
         reported together, and nothing is changed unless every entry fits.
-        Returns the missing and unexpected keys (both empty when strict).
+        Returns the missing and unexpected keys (both empty when strict). Each loaded
+        parameter's ``version`` is bumped: a graph built before the load cannot be
+        backpropagated through any more (its gradients would belong to the old values).
         """
         own = dict(self.named_parameters(remove_duplicate=False))
         arrays = {name: _as_array(value) for name, value in state.items()}
@@ -163,6 +165,7 @@ class Module:
                 # astype copies: the model must not share memory with the state dict (or with
                 # another model loaded from it), or updating one would change the other
                 parameter.data = backend.to_device(arrays[name], parameter.device).astype(parameter.dtype)
+                parameter.bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ modes and devices

@@ -59,7 +59,7 @@ def load(folder: str | Path, allow_pickle: bool = False, dtype=None, device: str
     return model.to(device), config
 
 
-__all__ = ["ARCHITECTURES", "PretrainedError", "load", "read_config", "read_tensors", "take"]
+from . import bert  # noqa: E402  registers BertModel, BertForMaskedLM, BertForSequenceClassification
+from . import gpt2  # noqa: E402,F401  registers GPT2LMHeadModel
 
-# each model's module registers its builder in ARCHITECTURES (so it comes after it)
-from . import gpt2  # noqa: E402,F401
+__all__ = ["ARCHITECTURES", "PretrainedError", "load", "read_config", "read_tensors", "take"]
