@@ -165,6 +165,18 @@ def test_resuming_with_another_model_is_refused(tmp_path):
         trainer.load_state_dict(tl.load(tmp_path / "checkpoint.npz"))
 
 
+def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path):
+    Trainer(tiny_model("gpt"), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path).train(until=1, progress=False)
+    checkpoint = tl.load(tmp_path / "checkpoint.npz")
+    del checkpoint["model_config"]["layer_norm_eps"]  # as tinylm saved it before GPT had the setting
+    trainer = Trainer(model_from_config(checkpoint["model_config"]), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG))
+    trainer.load_state_dict(checkpoint)
+    assert trainer.step == 1 and trainer.model.config["layer_norm_eps"] == 1e-5
+    checkpoint["model_config"]["layer_norm_eps"] = 1e-6
+    with pytest.raises(ModelMismatchError, match=r"layer_norm_eps 1e-06 \(this run: 1e-05\)"):
+        trainer.load_state_dict(checkpoint)
+
+
 def test_a_time_budget_fits_the_schedule_to_the_measured_speed(monkeypatch):
     clock = iter(range(0, 10_000, 2))  # every reading of the clock is 2 s later: 1 step per 2 s (the first is the start)
     monkeypatch.setattr("tinylm.lm.time.perf_counter", lambda: next(clock))

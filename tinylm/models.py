@@ -107,11 +107,16 @@ def model_from_config(config: dict[str, Any]) -> nn.Module:
 
 
 def check_same_model(saved: dict[str, Any], current: dict[str, Any], source: str = "the checkpoint") -> None:
-    """Raise ModelMismatchError naming the first settings that differ between two configs."""
+    """Raise ModelMismatchError naming the first settings that differ between two configs.
+
+    A setting one config lacks counts as its default (``DEFAULTS``): a checkpoint saved
+    before a model gained a setting still matches the model rebuilt from it.
+    """
+    defaults = DEFAULTS.get(current.get("model", saved.get("model")), {})
     differences = [
-        f"{key} {saved.get(key)!r} (this run: {current.get(key)!r})"
+        f"{key} {saved.get(key, defaults.get(key))!r} (this run: {current.get(key, defaults.get(key))!r})"
         for key in sorted(set(saved) | set(current))
-        if saved.get(key) != current.get(key)
+        if saved.get(key, defaults.get(key)) != current.get(key, defaults.get(key))
     ]
     if differences:
         raise ModelMismatchError(
