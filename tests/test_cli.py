@@ -10,7 +10,7 @@ import pytest
 
 import tinylm as tl
 from tinylm.cli import build_parser, main
-from hf_gpt2 import small_gpt2_with_tokenizer
+from hf_folders import small_gpt2_with_tokenizer
 
 TINY_LSTM = ["--embed-dim", "8", "--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "2", "--no-progress"]
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from assertions import assert_close
-from hf_gpt2 import SMALL, small_gpt2
+from hf_folders import SMALL, rewrite_config, rewrite_tensors, small_gpt2
 
 import tinylm as tl
 import tinylm.functional as F
@@ -132,20 +132,6 @@ def test_cached_greedy_generation_equals_transformers_generate(folder):
 
 
 # ------------------------------------------------------------------ bad folders
-
-
-def rewrite_tensors(folder, change) -> None:
-    from safetensors.numpy import load_file, save_file
-
-    tensors = load_file(folder / "model.safetensors")
-    change(tensors)
-    save_file(tensors, folder / "model.safetensors")
-
-
-def rewrite_config(folder, change) -> None:
-    config = json.loads((folder / "config.json").read_text())
-    change(config)
-    (folder / "config.json").write_text(json.dumps(config))
 
 
 def in_tensors(change):

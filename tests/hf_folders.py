@@ -1,9 +1,11 @@
-"""Small GPT-2 folders written by Hugging Face transformers, for the tests that load them.
+"""Hugging Face model folders for the tests: small GPT-2s written by transformers, and
+spoiling a folder's weights or config to test the errors.
 
 A module of its own (as ``assertions.py``) so that several test files can share it.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,19 @@ def small_gpt2_with_tokenizer(folder: Path, seed: int = 0, **config):
     model = small_gpt2(folder, seed, **{"vocab_size": tokenizer.vocab_size, **config})
     tokenizer.save_pretrained(folder)
     return model
+
+
+def rewrite_tensors(folder: Path, change) -> None:
+    """Apply ``change`` to the dict of the folder's model.safetensors and write it back."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    change(tensors)
+    save_file(tensors, folder / "model.safetensors")
+
+
+def rewrite_config(folder: Path, change) -> None:
+    """Apply ``change`` to the folder's parsed config.json and write it back."""
+    config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
