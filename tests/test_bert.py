@@ -8,7 +8,6 @@ clear error per kind of bad file or input. Hugging Face cross-checks skip withou
 transformers (and PyTorch)."""
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
@@ -23,6 +22,7 @@ from tinylm.pretrained import PretrainedError
 from tinylm.pretrained.bert import current_names, hugging_face_names, state_from
 
 from assertions import assert_close
+from hf_folders import rewrite_config, rewrite_tensors
 
 SIZES = dict(
     vocab_size=40,
@@ -283,20 +283,6 @@ def test_bad_inputs():
 def folder(folders, tmp_path):
     """A copy of the masked-LM folder to spoil."""
     return shutil.copytree(folders / "BertForMaskedLM", tmp_path / "spoiled")
-
-
-def rewrite_tensors(folder, change) -> None:
-    from safetensors.numpy import load_file, save_file
-
-    tensors = load_file(folder / "model.safetensors")
-    change(tensors)
-    save_file(tensors, folder / "model.safetensors")
-
-
-def rewrite_config(folder, change) -> None:
-    config = json.loads((folder / "config.json").read_text())
-    change(config)
-    (folder / "config.json").write_text(json.dumps(config))
 
 
 def test_a_missing_tensor_is_named(folder):

@@ -10,6 +10,7 @@ import pytest
 
 import tinylm as tl
 from tinylm.cli import build_parser, main
+from hf_folders import small_gpt2_with_tokenizer
 
 TINY_LSTM = ["--embed-dim", "8", "--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "2", "--no-progress"]
 
@@ -141,3 +142,65 @@ def test_a_checkpoint_saved_from_python_needs_data_to_be_named(tmp_path, corpus,
     assert "does not say which text it was trained on" in one_line_error(capsys, ["eval", "--checkpoint", checkpoint])
     assert main(["eval", "--checkpoint", checkpoint, "--data", str(corpus), "--ngram-order", "0"]) == 0
     assert "rnn after 1 steps" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ pretrained models (a local folder: offline)
+
+
+@pytest.fixture
+def gpt2_folder(tmp_path):
+    small_gpt2_with_tokenizer(tmp_path / "gpt2")
+    return tmp_path / "gpt2"
+
+
+def test_generate_with_a_pretrained_folder(gpt2_folder, capsys):
+    argv = ["generate", "--pretrained", str(gpt2_folder), "--prompt", "a small", "--max-new-tokens", "30", "--seed", "3"]
+    assert main(argv) == 0
+    written = capsys.readouterr().out
+    assert written.startswith("a small") and len(written) > len("a small") + 1
+    assert main(argv + ["--no-cache"]) == 0  # 7 + 30 tokens: past the context of 24, where the window slides
+    assert capsys.readouterr().out == written
+
+
+def test_fine_tune_a_pretrained_folder_then_generate_from_its_checkpoint(gpt2_folder, corpus, tmp_path, capsys):
+    argv = ["train", "--init", str(gpt2_folder), "--data", str(corpus), "--out", str(tmp_path / "tuned"), "--steps", "3",
+            "--batch-size", "2", "--seq-len", "16", "--eval-every", "0", "--no-progress"]
+    assert main(argv) == 0
+    checkpoint = tl.load(tmp_path / "tuned" / "checkpoint.npz")
+    assert checkpoint["model_config"]["tie_weights"] and checkpoint["model_config"]["embed_dim"] == 64
+    assert checkpoint["tokenizer"]["type"] == "bpe" and checkpoint["step"] == 3
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", str(tmp_path / "tuned" / "checkpoint.npz"), "--prompt", "a small", "--max-new-tokens", "5"]) == 0
+    assert capsys.readouterr().out.startswith("a small")
+
+
+def test_pretrained_mistakes(gpt2_folder, tmp_path, corpus, capsys):
+    message = one_line_error(capsys, ["train", "--init", str(gpt2_folder), "--model", "lstm", "--data", str(corpus)])
+    assert "--init takes the model and its settings from the pretrained model" in message
+    message = one_line_error(capsys, ["train", "--init", str(gpt2_folder), "--resume", str(tmp_path / "x.npz")])
+    assert "--resume continues a run with its own model; --init starts a new one" in message
+    (gpt2_folder / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")
+    import torch
+    from safetensors.torch import load_file
+
+    torch.save(load_file(tmp_path / "elsewhere.safetensors"), gpt2_folder / "pytorch_model.bin")
+    generate = ["generate", "--pretrained", str(gpt2_folder), "--max-new-tokens", "2"]
+    assert "Pass allow_pickle=True (tinylm: --allow-pickle) if you trust the file" in one_line_error(capsys, generate)
+    with pytest.warns(UserWarning, match="with pickle"):
+        assert main(generate + ["--allow-pickle"]) == 0
+
+
+def test_a_pretrained_name_offline_says_where_to_put_the_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "huggingface"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing answers
+    message = one_line_error(capsys, ["generate", "--pretrained", "gpt2"])
+    assert "could not download 'gpt2' from the Hugging Face hub" in message
+    assert f"config.json, model.safetensors, vocab.json, merges.txt from https://huggingface.co/openai-community/gpt2/tree/main by hand and put them in {tmp_path / 'cache' / 'models' / 'gpt2'}" in message
+
+
+def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, capsys):
+    small_gpt2_with_tokenizer(tmp_path / "gpt2", vocab_size=260)
+    capsys.readouterr()
+    message = one_line_error(capsys, ["generate", "--pretrained", str(tmp_path / "gpt2")])
+    assert "tokens, more than the model's vocabulary of 260" in message

@@ -22,6 +22,7 @@ from tinylm.lm import (
     bits_per_char,
     evaluate,
     generate,
+    generate_tokens,
     load_checkpoint,
     next_token_probabilities,
     perplexity,
@@ -164,6 +165,18 @@ def test_resuming_with_another_model_is_refused(tmp_path):
         trainer.load_state_dict(tl.load(tmp_path / "checkpoint.npz"))
 
 
+def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path):
+    Trainer(tiny_model("gpt"), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path).train(until=1, progress=False)
+    checkpoint = tl.load(tmp_path / "checkpoint.npz")
+    del checkpoint["model_config"]["layer_norm_eps"]  # as tinylm saved it before GPT had the setting
+    trainer = Trainer(model_from_config(checkpoint["model_config"]), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG))
+    trainer.load_state_dict(checkpoint)
+    assert trainer.step == 1 and trainer.model.config["layer_norm_eps"] == 1e-5
+    checkpoint["model_config"]["layer_norm_eps"] = 1e-6
+    with pytest.raises(ModelMismatchError, match=r"layer_norm_eps 1e-06 \(this run: 1e-05\)"):
+        trainer.load_state_dict(checkpoint)
+
+
 def test_a_time_budget_fits_the_schedule_to_the_measured_speed(monkeypatch):
     clock = iter(range(0, 10_000, 2))  # every reading of the clock is 2 s later: 1 step per 2 s (the first is the start)
     monkeypatch.setattr("tinylm.lm.time.perf_counter", lambda: next(clock))
@@ -288,6 +301,25 @@ def test_greedy_generation_takes_the_most_likely_token_given_everything_so_far(n
         ids.append(int(np.argmax(logits.numpy()[0, -1])))
     assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=1) == TOKENIZER.decode(ids[4:])
     assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=2) == TOKENIZER.decode(ids[4:])
+
+
+@pytest.mark.parametrize(
+    "sampling", [{"temperature": 0}, {"temperature": 0.8}, {"temperature": 1.5, "top_k": 4}, {"temperature": 1.0, "top_p": 0.7}]
+)
+def test_cached_generation_gives_the_logits_of_uncached_generation(float64, sampling):
+    """A prompt of 9 tokens and 20 new ones: the context of 16 fills up, then the window slides."""
+    model = build_model("gpt", TOKENIZER.vocab_size, **TINY["gpt"])
+    prompt = TOKENIZER.encode("the quick")
+    runs = {
+        use_cache: list(generate_tokens(model, prompt, 20, **sampling, rng=np.random.default_rng(3), use_cache=use_cache))
+        for use_cache in (True, False)
+    }
+    assert [token for token, _ in runs[True]] == [token for token, _ in runs[False]]
+    for step, ((_, cached), (_, uncached)) in enumerate(zip(runs[True], runs[False])):
+        assert cached.dtype == np.float64
+        assert_close(cached, uncached, rtol=0, atol=1e-12, name=f"logits of step {step}")
+    text = generate(model, TOKENIZER, "the quick", 20, **sampling, seed=5)
+    assert generate(model, TOKENIZER, "the quick", 20, **sampling, seed=5, use_cache=False) == text
 
 
 def test_generation_needs_a_prompt():

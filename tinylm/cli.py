@@ -2,6 +2,8 @@
 
     tinylm train --model lstm --data builtin --steps 2000
     tinylm generate --checkpoint runs/lstm/checkpoint.npz --prompt "The "
+    tinylm generate --pretrained gpt2 --prompt "The "      (GPT-2 from the hub, or a model folder)
+    tinylm train --init gpt2 --data my_text.txt             (fine-tune GPT-2 on your text)
     tinylm eval --checkpoint runs/lstm/checkpoint.npz
     tinylm grade submissions/ --out grades/      (exercise submissions; see tinylm.exercises.grade)
 
@@ -21,10 +23,12 @@ from typing import Sequence
 from . import backend
 from .data.batching import train_val_split
 from .data.corpus import BUILTIN, DATASETS, load_corpus
-from .data.tokenizers import TOKENIZERS, train_tokenizer
+from .data.tokenizers import TOKENIZERS, BPETokenizer, train_tokenizer
 from .lm import Evaluation, TrainConfig, Trainer, TrainingDiverged, evaluate, generate, load_checkpoint
 from .models import MODEL_NAMES, build_model, check_same_model
 from .ngram import KneserNeyLM
+from .pretrained import hub
+from .pretrained import load as load_pretrained
 
 DATA_HELP = f"the text: {BUILTIN!r} (CPython's reference documentation, offline), " + ", ".join(
     f"{name!r} ({dataset.description}, downloaded once)" for name, dataset in DATASETS.items()
@@ -39,6 +43,13 @@ MODEL_OPTIONS = {
     "context_length": (int, "the most tokens the GPT sees at once (gpt)"),
     "dropout": (float, "dropout probability (gpt)"),
 }
+
+
+PRETRAINED_HELP = (
+    f"a pretrained model: a name ({', '.join(hub.MODELS)}, or a hub repository owner/name), downloaded once into "
+    "the cache, or a Hugging Face model folder (config.json, model.safetensors, vocab.json, merges.txt)"
+)
+ALLOW_PICKLE_HELP = "read a pytorch_model.bin (a pickle: it can run code) when the folder has no model.safetensors"
 
 
 class UsageError(Exception):
@@ -79,10 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     train.add_argument("--out", default=None, help="folder for the checkpoint and the loss curve (default: runs/MODEL)")
     train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue the run saved in this checkpoint with its settings (--steps may extend it, --max-seconds limits this part)")
+    train.add_argument("--init", default=None, metavar="MODEL", help=PRETRAINED_HELP + ": fine-tune it on --data, with its own tokenizer")
+    train.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     _add_common(train)
 
     write = commands.add_parser("generate", help="continue a prompt with a trained model", description="Continue a prompt with a trained model.")
-    write.add_argument("--checkpoint", required=True, help="a checkpoint written by `tinylm train`")
+    source = write.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a checkpoint written by `tinylm train`")
+    source.add_argument("--pretrained", metavar="MODEL", help=PRETRAINED_HELP)
+    write.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
+    write.add_argument("--no-cache", action="store_true", help="recompute the whole text for every token (a GPT otherwise keeps its keys and values)")
     write.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
     write.add_argument("--max-new-tokens", type=_positive_int, default=300, help="tokens to generate (default: 300)")
     write.add_argument("--temperature", type=float, default=0.8, help="below 1 more predictable, above 1 wilder; 0 is greedy (default: 0.8)")
@@ -136,6 +153,8 @@ def run_train(args: argparse.Namespace) -> None:
                      "clip_grad_norm", "eval_every", "checkpoint_every", "device", "on_divergence")
     }
     progress = False if args.no_progress else None
+    if args.resume and args.init:
+        raise UsageError("--resume continues a run with its own model; --init starts a new one from a pretrained model: give one of them")
     if args.resume:
         checkpoint_path = _checked_checkpoint(args.resume)
         model, tokenizer, checkpoint = load_checkpoint(checkpoint_path)
@@ -151,21 +170,42 @@ def run_train(args: argparse.Namespace) -> None:
     else:
         source = args.data or BUILTIN
         text = load_corpus(source)
-        options = {"bpe": {"num_merges": args.bpe_merges}, "word": {"min_frequency": args.min_frequency}}.get(args.tokenizer, {})
-        tokenizer = train_tokenizer(args.tokenizer, text, **options)
+        if args.init:
+            if args.model or model_settings:
+                raise UsageError("--init takes the model and its settings from the pretrained model: leave out --model and the model options")
+            model, tokenizer = _open_pretrained(args.init, args.allow_pickle)
+            name = Path(args.init).name
+        else:
+            options = {"bpe": {"num_merges": args.bpe_merges}, "word": {"min_frequency": args.min_frequency}}.get(args.tokenizer, {})
+            tokenizer = train_tokenizer(args.tokenizer, text, **options)
+            name = args.model or "lstm"
+            model = build_model(name, tokenizer.vocab_size, **model_settings)
         train_ids, val_ids = _split(text, tokenizer, args.val_fraction)
-        name = args.model or "lstm"
-        model = build_model(name, tokenizer.vocab_size, **model_settings)
         print(f"{name}: {model.num_parameters():,} parameters; {len(text):,} characters, {tokenizer!r}", file=sys.stderr)
         data = {"source": source, "val_fraction": args.val_fraction}
         trainer = Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(**config_changes), args.out or f"runs/{name}", data)
     trainer.train(progress=progress)
 
 
+def _open_pretrained(name_or_folder: str, allow_pickle: bool, device: str = "cpu"):
+    """The model and tokenizer of a pretrained model's folder (a name is downloaded once, then cached)."""
+    folder = hub.resolve(name_or_folder)
+    model, _ = load_pretrained(folder, allow_pickle=allow_pickle, device=device)
+    tokenizer = BPETokenizer.from_pretrained(folder)
+    if tokenizer.vocab_size > model.vocab_size:
+        raise UsageError(f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens, more than the model's vocabulary of {model.vocab_size}")
+    return model, tokenizer
+
+
 def run_generate(args: argparse.Namespace) -> None:
-    model, tokenizer, _ = load_checkpoint(_checked_checkpoint(args.checkpoint), args.device)
+    if args.pretrained:
+        model, tokenizer = _open_pretrained(args.pretrained, args.allow_pickle, args.device)
+    else:
+        model, tokenizer, _ = load_checkpoint(_checked_checkpoint(args.checkpoint), args.device)
     temperature = 0.0 if args.greedy else args.temperature
-    text = generate(model, tokenizer, args.prompt, args.max_new_tokens, temperature, args.top_k, args.top_p, seed=args.seed)
+    text = generate(
+        model, tokenizer, args.prompt, args.max_new_tokens, temperature, args.top_k, args.top_p, seed=args.seed, use_cache=not args.no_cache
+    )
     print(args.prompt + text)
 
 

@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -221,6 +221,8 @@ def next_token_probabilities(logits: np.ndarray, temperature: float = 1.0, top_k
     scaled = logits / temperature
     probabilities = np.exp(scaled - scaled.max())
     probabilities /= probabilities.sum()
+    if top_k is None and top_p is None:
+        return probabilities
     order = np.argsort(-probabilities, kind="stable")
     keep = len(order)
     if top_k is not None:
@@ -232,6 +234,60 @@ def next_token_probabilities(logits: np.ndarray, temperature: float = 1.0, top_k
     return probabilities / probabilities.sum()
 
 
+def generate_tokens(
+    model: Module,
+    prompt_ids: Sequence[int],
+    max_new_tokens: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    rng: np.random.Generator | None = None,
+    use_cache: bool = True,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Continue the token ids ``prompt_ids``: yield each new token and the logits (V,) it was drawn from.
+
+    A recurrent model carries its state from step to step. A GPT with ``use_cache`` keeps
+    a key-value cache (``model.new_cache``): the first step reads the prompt, every later
+    step feeds only the token just drawn. Without the cache each step feeds the whole
+    text again (its last ``context_length`` tokens). Both give the same logits.
+
+    At the context length: GPT's learned positions end at ``context_length - 1``, so
+    once the text is longer, each step reads its last ``context_length`` tokens, every
+    one of them at a position one lower than in the step before. No cached key stays
+    valid (each depends on its position, through the residual stream), so the cache is
+    cleared and refilled from that window: from then on a step costs what it costs
+    without the cache.
+
+    The model is in eval mode while the tokens are drawn (restored afterwards); draws come
+    from ``rng`` (default: tl's generator, seeded by ``tl.manual_seed``).
+    """
+    if not prompt_ids:
+        raise ValueError("generate needs a prompt of at least one token to start from (e.g. a newline)")
+    rng = backend.generator("cpu") if rng is None else rng
+    device = model.parameters()[0].device
+    ids = list(prompt_ids)
+    state = model.new_cache(min(model.context_length, len(ids) + max_new_tokens)) if use_cache and not model.recurrent else None
+    feed = ids
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(max_new_tokens):
+            if not model.recurrent and (state is None or state.length + len(feed) > model.context_length):
+                feed = ids[-model.context_length :]  # no cache, or a full one: read the window afresh
+                if state is not None:
+                    state.clear()
+            with no_grad():
+                logits, state = model(_on_device(np.asarray([feed], dtype=np.int64), device), state)
+            last = backend.to_numpy(logits.data[0, -1])
+            probabilities = next_token_probabilities(last, temperature, top_k, top_p)
+            token = int(rng.choice(len(probabilities), p=probabilities))
+            ids.append(token)
+            feed = [token]
+            yield token, last
+    finally:
+        model.train(was_training)
+
+
 def generate(
     model: Module,
     tokenizer: Tokenizer,
@@ -241,31 +297,17 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int | None = None,
+    use_cache: bool = True,
 ) -> str:
     """Continue ``prompt`` by ``max_new_tokens`` tokens drawn one at a time; returns the continuation.
 
     The same seed gives the same text; without one, the draws come from tl's generator
-    (seeded by ``tl.manual_seed``). ``temperature=0`` is greedy decoding.
+    (seeded by ``tl.manual_seed``). ``temperature=0`` is greedy decoding. ``use_cache``:
+    a GPT keeps the keys and values of the text so far (see ``generate_tokens``).
     """
-    prompt_ids = tokenizer.encode(prompt)
-    if not prompt_ids:
-        raise ValueError("generate needs a prompt of at least one token to start from (e.g. a newline)")
-    rng = np.random.default_rng(seed) if seed is not None else backend.generator("cpu")
-    device = model.parameters()[0].device
-    ids = list(prompt_ids)
-    was_training = model.training
-    model.eval()
-    with no_grad():
-        state, feed = None, ids
-        for _ in range(max_new_tokens):
-            if not model.recurrent:
-                state, feed = None, ids[-model.context_length :]
-            logits, state = model(_on_device(np.asarray([feed], dtype=np.int64), device), state)
-            probabilities = next_token_probabilities(logits.numpy()[0, -1], temperature, top_k, top_p)
-            ids.append(int(rng.choice(len(probabilities), p=probabilities)))
-            feed = ids[-1:]
-    model.train(was_training)
-    return tokenizer.decode(ids[len(prompt_ids) :])
+    rng = np.random.default_rng(seed) if seed is not None else None
+    tokens = generate_tokens(model, tokenizer.encode(prompt), max_new_tokens, temperature, top_k, top_p, rng, use_cache)
+    return tokenizer.decode([token for token, _ in tokens])
 
 
 # ------------------------------------------------------------------ checkpoints

@@ -6,7 +6,9 @@ Every model here maps token ids to next-token logits the same way,
 
 so one training loop, one sampler and one evaluator serve them all. A recurrent model
 returns the hidden state after the last position (pass it back in to continue the text);
-the GPT keeps no state (it returns None) and sees at most ``context_length`` tokens.
+the GPT sees at most ``context_length`` tokens and keeps no state (it returns None),
+unless it is given a key-value cache (``model.new_cache()``) as its state: then it reads
+and extends that cache and returns it, which is how generation feeds one token at a time.
 
 ``build_model(name, vocab_size, **config)`` makes a model and records everything needed
 to make it again in ``model.config``; checkpoints store that config, so loading one
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import nn
+from .nn.kv_cache import KVCache
 from .nn.transformer import GPT
 from .tensor import Tensor
 
@@ -52,16 +55,17 @@ class RecurrentLM(nn.Module):
 
 
 class TransformerLM(GPT):
-    """The small GPT (``nn.transformer.GPT``) with the common ``(logits, state)`` interface."""
+    """The GPT (``nn.transformer.GPT``) with the common ``(logits, state)`` interface; its
+    state is a ``KVCache`` or None."""
 
     recurrent = False
 
-    def forward(self, ids, state=None) -> tuple[Tensor, None]:
+    def forward(self, ids, state: KVCache | None = None) -> tuple[Tensor, KVCache | None]:
         if ids.shape[-1] > self.context_length:
             raise ValueError(
                 f"the GPT sees at most context_length={self.context_length} tokens, got a sequence of {ids.shape[-1]}"
             )
-        return super().forward(ids), None
+        return super().forward(ids, state), state
 
 
 # The settings each model is built with unless the caller overrides them.
@@ -71,7 +75,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "rnn": {"embed_dim": 64, "hidden_size": 256, "num_layers": 1},
     # 2 layers and a context of 64 (the default --seq-len): reaches validation loss ≤ 1.4 on
     # the built-in corpus in the 2-minute CPU budget of the demo (issue 6)
-    "gpt": {"context_length": 64, "embed_dim": 128, "num_heads": 4, "num_layers": 2, "dropout": 0.0, "tie_weights": False},
+    "gpt": {"context_length": 64, "embed_dim": 128, "num_heads": 4, "num_layers": 2, "dropout": 0.0, "tie_weights": False, "layer_norm_eps": 1e-5},
 }
 MODEL_NAMES = tuple(DEFAULTS)
 
@@ -103,11 +107,16 @@ def model_from_config(config: dict[str, Any]) -> nn.Module:
 
 
 def check_same_model(saved: dict[str, Any], current: dict[str, Any], source: str = "the checkpoint") -> None:
-    """Raise ModelMismatchError naming the first settings that differ between two configs."""
+    """Raise ModelMismatchError naming the first settings that differ between two configs.
+
+    A setting one config lacks counts as its default (``DEFAULTS``): a checkpoint saved
+    before a model gained a setting still matches the model rebuilt from it.
+    """
+    defaults = DEFAULTS.get(current.get("model", saved.get("model")), {})
     differences = [
-        f"{key} {saved.get(key)!r} (this run: {current.get(key)!r})"
+        f"{key} {saved.get(key, defaults.get(key))!r} (this run: {current.get(key, defaults.get(key))!r})"
         for key in sorted(set(saved) | set(current))
-        if saved.get(key) != current.get(key)
+        if saved.get(key, defaults.get(key)) != current.get(key, defaults.get(key))
     ]
     if differences:
         raise ModelMismatchError(

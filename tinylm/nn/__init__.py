@@ -7,6 +7,7 @@ from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .attention import AdditiveAttention, LearnedPositionalEncoding, MultiheadAttention, SinusoidalPositionalEncoding
 from .rotary import RotaryEmbedding
 from .feedforward import SwiGLU
+from .kv_cache import KVCache, LayerCache
 from .transformer import GPT, TransformerBlock
 from .seq2seq import Seq2Seq
 from .conv import Conv1d, MaxPool1d

@@ -11,6 +11,7 @@ from ..functional.attention import additive_mask
 from ..ops import ShapeError
 from ..tensor import Tensor
 from . import init
+from .kv_cache import LayerCache
 from .linear import Linear
 from .module import Module
 
@@ -108,6 +109,7 @@ class MultiheadAttention(Module):
         attn_mask=None,
         average_attn_weights: bool = True,
         is_causal: bool = False,
+        cache: LayerCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``query`` (B, L, E) to ``key`` (B, S, E) / ``value`` (B, S, E).
 
@@ -116,17 +118,30 @@ class MultiheadAttention(Module):
         (B, L, S) averaged over heads, (B, H, L, S) per head with
         ``average_attn_weights=False``, or None without ``need_weights``. They are for
         plotting and carry no gradient.
+
+        ``cache`` (self-attention while generating, see ``nn.kv_cache``): the L new
+        positions' keys and values are appended to it, and the queries attend to every
+        position it holds; with ``is_causal`` new query i, at position ``cache.length + i``,
+        sees the keys up to its own.
         """
         key = query if key is None else key
         value = key if value is None else value
         self._check(query, key, value)
         batch, L, S = query.shape[0], query.shape[1], key.shape[1]
         xp = backend.array_module(query.data)
+        if cache is not None and (attn_mask is not None or key_padding_mask is not None):
+            raise ValueError("MultiheadAttention: with a cache, only is_causal masks the keys (no attn_mask or key_padding_mask)")
         mask = self._mask(attn_mask, key_padding_mask, batch, L, S, query.dtype, xp)
         if is_causal and mask is not None:
             mask = mask + additive_mask(None, True, L, S, query.dtype, xp)
             is_causal = False
         q, k, v = self._project(query, key, value)
+        if cache is not None:
+            start = cache.length
+            k, v = cache.append(k, v)
+            if is_causal and start > 0:  # query i, at position start + i, sees keys 0 .. start + i
+                mask = None if L == 1 else xp.tri(L, start + L, start, dtype=bool)
+                is_causal = False
         result = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, return_weights=need_weights)
         heads, weights = result if need_weights else (result, None)
         out = self.out_proj(heads.transpose(0, 2, 1, 3).reshape(batch, L, self.embed_dim))
@@ -176,17 +191,24 @@ class SinusoidalPositionalEncoding(Module):
 
 
 class LearnedPositionalEncoding(Module):
-    """x + weight[:T] for x (B, T, dim): one learned vector per position, as GPT-2.
+    """x + weight[start : start + T] for x (B, T, dim): one learned vector per position, as GPT-2.
 
-    ``weight`` (max_length, dim) starts from N(0, 0.02²), GPT-2's choice.
+    ``weight`` (max_length, dim) starts from N(0, 0.02²), GPT-2's choice. ``start`` is the
+    position of the first of the T vectors (a decoder with a cache feeds the positions
+    after those it holds).
     """
 
     def __init__(self, max_length: int, dim: int, dtype=None, device: str = "cpu"):
         self.max_length, self.dim = max_length, dim
         self.weight = init.normal((max_length, dim), 0.02, dtype, device)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.weight[: _checked_length(x, self.max_length, self.dim)]
+    def forward(self, x: Tensor, start: int = 0) -> Tensor:
+        length = _checked_length(x, self.max_length, self.dim)
+        if start + length > self.max_length:
+            raise ShapeError(
+                f"positional encoding: positions {start}..{start + length - 1} go past the last one it has, {self.max_length - 1}"
+            )
+        return x + self.weight[start : start + length]
 
     def extra_repr(self) -> str:
         return f"max_length={self.max_length}, dim={self.dim}"
