@@ -109,7 +109,7 @@ def test_gpt_is_causal():
 
 def test_gpt_errors():
     model = nn.GPT(vocab_size=13, context_length=6, embed_dim=8, num_heads=2, num_layers=1)
-    with pytest.raises(tl.ShapeError, match="sequence of length 7 is longer than the model's context_length 6"):
+    with pytest.raises(tl.ShapeError, match="a sequence of 7 tokens is longer than the model's context_length 6; crop the input to its last 6 tokens"):
         model(np.zeros((1, 7), dtype=np.int64))
     with pytest.raises(tl.ShapeError, match=r"expected token ids of shape \(batch, time\), got shape \(6,\)"):
         model(np.zeros(6, dtype=np.int64))
