@@ -52,6 +52,26 @@ def test_other_models_and_tokenizers(tmp_path, corpus, model, options):
     assert tl.load(tmp_path / model / "checkpoint.npz")["tokenizer"]["type"] == "bpe"
 
 
+def test_train_generate_and_eval_the_llama_recipe(tmp_path, corpus, capsys):
+    """`tinylm train --model llama` trains the GPT with LLaMA's parts; its checkpoint rebuilds it,
+    and generation through the key-value cache writes what generation without it writes."""
+    options = ["--context-length", "8", "--embed-dim", "16", "--num-heads", "4", "--num-kv-heads", "2", "--num-layers", "1"]
+    args = ["train", "--model", "llama", "--data", str(corpus), "--out", str(tmp_path / "llama"), "--steps", "3", "--batch-size", "2", "--seq-len", "8", "--no-progress"]
+    assert main(args + options) == 0
+    checkpoint = tmp_path / "llama" / "checkpoint.npz"
+    config = tl.load(checkpoint)["model_config"]
+    assert config["model"] == "llama" and config["num_kv_heads"] == 2
+    assert (config["norm"], config["mlp"], config["positions"], config["bias"]) == ("rms", "swiglu", "rope", False)
+    capsys.readouterr()
+    generate = ["generate", "--checkpoint", str(checkpoint), "--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"]
+    assert main(generate) == 0  # 4 + 12 tokens: past the context of 8, where the window slides
+    written = capsys.readouterr().out
+    assert written.startswith("a sm") and len(written) == len("a sm") + 12 + 1
+    assert main(generate + ["--no-cache"]) == 0 and capsys.readouterr().out == written
+    assert main(["eval", "--checkpoint", str(checkpoint), "--ngram-order", "0"]) == 0
+    assert capsys.readouterr().out.startswith("llama after 3 steps, on ")
+
+
 def test_resuming_in_a_fresh_process_continues_bit_for_bit(tmp_path, corpus):
     """4 steps in one go == 1 step (the time limit), then a new `python -m tinylm.cli` resuming to 4."""
     assert train(tmp_path, corpus, "--steps", "4", out="straight") == 0
