@@ -72,6 +72,7 @@ def test_the_model_is_gpt2_shaped_and_tied(folder):
     assert model.config == {
         "model": "gpt", "vocab_size": 300, "context_length": 24, "embed_dim": 64, "num_heads": 4, "num_layers": 2,
         "dropout": 0.1, "tie_weights": True, "layer_norm_eps": 1e-5,
+        "norm": "layer", "mlp": "gelu", "positions": "learned", "bias": True, "num_kv_heads": None, "mlp_dim": None, "rope_theta": 10000.0,
     }
     assert model.blocks[0].mlp_norm.eps == 1e-5
 
