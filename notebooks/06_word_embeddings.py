@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 4 — Word embeddings
+# # Chapter 6 — Word embeddings
 #
 # A network cannot read the word "list"; it reads numbers. The simplest encoding, a
 # **one-hot** vector with a single 1 at the word's index, makes every two words equally
@@ -59,7 +59,7 @@ rng = np.random.default_rng(0)
 #
 # ### Its gradient: a scatter-add
 #
-# From $E = XW$ and chapter 1's matrix rule, $\partial L / \partial W = X^\top G$ with
+# From $E = XW$ and [chapter 1](01_tensors_and_autograd.ipynb)'s matrix rule, $\partial L / \partial W = X^\top G$ with
 # $G = \partial L / \partial E$. Row $j$ of $X^\top G$ sums the rows of $G$ at the
 # positions where the id is $j$:
 #
@@ -101,7 +101,7 @@ assert np.allclose(scatter, W.grad.numpy())
 #
 # `nn.Embedding(num_embeddings, embedding_dim)` holds the table as `weight` (initialised
 # from $\mathcal{N}(0, 1)$, as PyTorch does) and looks rows up. Its gradient passes the
-# check of chapter 2, and it matches `torch.nn.Embedding` with the same weight.
+# check of [chapter 2](02_gradient_checking.ipynb), and it matches `torch.nn.Embedding` with the same weight.
 
 # %%
 embedding = nn.Embedding(V, D, dtype="float64")
@@ -152,7 +152,7 @@ print([(toy_vocabulary.words[c], toy_vocabulary.words[o]) for c, o in zip(centre
 # \frac{\partial \ell}{\partial v_c} = (\sigma(u_o \cdot v_c) - 1)\, u_o + \sum_k \sigma(u_{n_k} \cdot v_c)\, u_{n_k}.$$
 #
 # Each is a pair's error times the other vector, the same shape of result as the $p - y$
-# of chapter 3. The rows of the tables receive them by the scatter-add of section 1.
+# of [chapter 3](03_softmax_cross_entropy_perplexity.ipynb). The rows of the tables receive them by the scatter-add of section 1.
 #
 # ### From scratch, with tensor ops
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 8 — A character-level language model
+# # Chapter 10 — A character-level language model
 #
 # The previous chapters built every piece: embeddings, an LSTM, the cross-entropy of the
 # next token. This chapter puts them together into a **language model** that reads text
@@ -58,7 +58,7 @@ tl.manual_seed(0)
 # $$p(x_1, \dots, x_T) = \prod_{t=1}^{T} p(x_t \mid x_1, \dots, x_{t-1}).$$
 #
 # The model only ever predicts the **next** token. Training minimises the average negative
-# log-likelihood of each next token (chapter 3's cross-entropy), in nats per token:
+# log-likelihood of each next token ([chapter 3](03_softmax_cross_entropy_perplexity.ipynb)'s cross-entropy), in nats per token:
 #
 # $$\mathcal{L} = -\frac{1}{T} \sum_{t=1}^{T} \log p(x_t \mid x_{<t}), \qquad
 # \text{PPL} = e^{\mathcal{L}}, \qquad \text{bits per character} = \frac{\mathcal{L}}{\ln 2}
@@ -79,7 +79,7 @@ print(f"{len(text):,} characters, a vocabulary of {V}; {len(train_ids):,} to tra
 # %% [markdown]
 # ## 2. The model, and how it reads a long text
 #
-# An embedding, an LSTM (chapter 6) and a linear read-out:
+# An embedding, an LSTM ([chapter 8](08_lstm.ipynb)) and a linear read-out:
 #
 # $$e_t = E[x_t], \qquad (h_t, c_t) = \operatorname{LSTM}(e_t, h_{t-1}, c_{t-1}), \qquad
 # p(\cdot \mid x_{\le t}) = \operatorname{softmax}(W h_t + b).$$
@@ -107,7 +107,7 @@ print(f"targets are the inputs one character later: {tokenizer.decode(y0[0][:20]
 # ## 3. From scratch: the training loop by hand
 #
 # One step: the next batch (with the state reset when a new pass over the text begins),
-# forward with the carried state, the loss, backward, clip the gradient norm (chapter 5:
+# forward with the carried state, the loss, backward, clip the gradient norm ([chapter 7](07_rnn_and_bptt.ipynb):
 # a recurrent network's gradient can explode), an Adam step, and detach the state.
 # Everything here is tinylm's public API; the loop is ours.
 

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 9 — Attention
+# # Chapter 11 — Attention
 #
 # A recurrent network squeezes everything it has read into one hidden vector. **Attention**
 # lets a model look back at *all* the positions it has read, and decide, for each output,
@@ -310,7 +310,7 @@ fig
 # 1. Show that $\operatorname{Attention}(Q, K, V)$ does not change when the same
 #    permutation is applied to the rows of $K$ and of $V$. What does that say about the
 #    order of the keys, and what must be added to a model made only of attention to tell
-#    positions apart? (Chapter 10.)
+#    positions apart? ([Chapter 13](13_transformer.ipynb).)
 # 2. A query whose keys are *all* masked: what does `attention_from_scratch` return, and
 #    what does `F.scaled_dot_product_attention`? Which behaviour would you rather have in
 #    a padded batch, and why?

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 5 — Recurrent networks and backpropagation through time
+# # Chapter 7 — Recurrent networks and backpropagation through time
 #
 # Text arrives one token at a time, and what a token means depends on what came before. A
 # **recurrent neural network** (RNN) reads a sequence step by step and carries a
@@ -169,7 +169,7 @@ for fused in (False, True):
 # %% [markdown]
 # ## Check it
 #
-# The gradient check of chapter 2 on the fused layer, every parameter and the input at
+# The gradient check of [chapter 2](02_gradient_checking.ipynb) on the fused layer, every parameter and the input at
 # once (errors around $10^{-9}$ or below are expected in float64):
 
 # %%
