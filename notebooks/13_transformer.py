@@ -14,10 +14,11 @@
 # %% [markdown]
 # # Chapter 13 — The Transformer
 #
-# [Chapter 11](11_attention.ipynb)'s attention looked from a decoder back at an encoder. A **Transformer** uses
-# attention for everything: every position of a sequence attends to the others
-# (**self-attention**), several times in parallel (**multi-head**), with the order of the
-# positions added as **positional encodings**, and a small MLP after each attention.
+# In [chapter 12](12_seq2seq_with_attention.ipynb) attention looked from a decoder back at
+# an encoder, both of them recurrent. A **Transformer** uses attention for everything:
+# every position of a sequence attends to the others (**self-attention**), several times
+# in parallel (**multi-head**), with the order of the positions added as **positional
+# encodings**, and a small MLP after each attention.
 # There is no recurrence, so all positions are computed at once. A **GPT** is a stack of
 # such blocks with a causal mask, trained to predict the next token.
 #
