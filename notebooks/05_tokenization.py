@@ -38,7 +38,9 @@
 import math
 import os
 import re
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -245,9 +247,10 @@ print(f"tokens: {len(corpus_start.encode()):,} bytes -> {corpus_steps[-1]['lengt
 # into pieces by its own rule before merging (GPT-2 uses a particular regular expression
 # for this), so its merges need not be exactly ours, but the algorithm is the one above.
 #
-# Check it: every tokenizer must give back the text it was trained on; the byte-level BPE
-# must give back *any* string; and the character tokenizer must refuse, with a clear
-# message, a character it never saw.
+# Check it: every tokenizer must give back the text it was trained on, and encode it the
+# same after its vocabulary is saved and loaded (`tokenizer.save(path)`,
+# `data.load_tokenizer(path)`); the byte-level BPE must give back *any* string; and the
+# character tokenizer must refuse, with a clear message, a character it never saw.
 
 # %%
 tokenizers = {
@@ -255,10 +258,14 @@ tokenizers = {
     "word": data.train_tokenizer("word", train_text),
     "bpe": data.train_tokenizer("bpe", corpus_start, num_merges=40),
 }
+folder = Path(tempfile.mkdtemp())
 for name, tokenizer in tokenizers.items():
     ids = tokenizer.encode(train_text[:5_000])
     assert tokenizer.decode(ids) == train_text[:5_000]
-    print(f"{name:>4}: vocabulary {tokenizer.vocab_size:>6,}, {len(ids):>5,} tokens for 5,000 characters, round trip exact")
+    tokenizer.save(folder / f"{name}.json")  # the vocabulary (or the merges) as JSON
+    assert data.load_tokenizer(folder / f"{name}.json").encode(train_text[:5_000]) == ids
+    print(f"{name:>4}: vocabulary {tokenizer.vocab_size:>6,}, {len(ids):>5,} tokens for 5,000 characters, "
+          "round trip exact, saved and loaded")
 
 ours = bpe_encode(corpus_start[:5_000], corpus_merges)
 print(f"from scratch, 40 merges: {len(ours):,} tokens for the same 5,000 characters "

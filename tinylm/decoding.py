@@ -7,7 +7,7 @@ token. The most likely *sequence* maximises the sum of the log-probabilities,
 
 but there are Vᵀ sequences of length T. **Greedy** decoding takes the most likely token at
 each step; a token that looks best now can lead to continuations that are all unlikely.
-**Beam search** keeps the ``beam_width`` best prefixes instead of one:
+**Beam search** keeps the ``beam_width`` best prefixes instead of one::
 
     beam = [start]
     repeat until the beam is empty or max_length tokens were written:
@@ -16,8 +16,9 @@ each step; a token that looks best now can lead to continuations that are all un
         a kept candidate that ends in ``end_id`` is finished: set it aside (so the
         beam shrinks by one); the others form the next beam
 
-(the variant of Jurafsky and Martin, *Speech and Language Processing*, §10.4). With
-``beam_width=1`` it is exactly greedy decoding, stopped at the first ``end_id``.
+(the variant in the machine-translation chapter of Jurafsky and Martin's *Speech and
+Language Processing*). With ``beam_width=1`` it is exactly greedy decoding, stopped at
+the first ``end_id``.
 
 **Length normalisation.** Every token multiplies P(y) by a number below 1, so the raw
 log-probability prefers short outputs. The finished hypotheses are ranked by

@@ -17,7 +17,7 @@ C[i, j] = #{y = i, ŷ = j}: TP is its diagonal, FP its column sums minus TP, FN 
 sums minus TP.
 
 **BLEU** (Papineni et al., 2002) scores generated token sequences (hypotheses) against
-one or more reference sequences each, over a whole corpus:
+one or more reference sequences each, over a whole corpus::
 
     p_n  = Σ_sentences Σ_{n-grams g of the hypothesis} min(count_hyp(g), max_ref count_ref(g))
            / Σ_sentences (number of n-grams in the hypothesis)          n = 1 … N (N = 4)
