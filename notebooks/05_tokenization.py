@@ -83,12 +83,12 @@ assert "".join(PIECES.findall(sentence)) == sentence
 # the tail goes on and on, and a text the model has not read brings words it never saw.
 
 # %%
-train_words = Counter(PIECES.findall(train_text))
-val_pieces = PIECES.findall(val_text)
-unseen = np.mean([piece not in train_words for piece in val_pieces])
-frequencies = np.array(sorted(train_words.values(), reverse=True))
-print(f"{len(train_words):,} different words in training; {np.sum(frequencies == 1):,} of them occur once")
-print(f"{unseen:.1%} of the held-out word tokens never occur in the training text")
+WORDS = re.compile(r"\w+")  # the pieces that are words (not spaces or punctuation)
+word_counts = Counter(WORDS.findall(train_text))
+unseen = np.mean([word not in word_counts for word in WORDS.findall(val_text)])
+frequencies = np.array(sorted(word_counts.values(), reverse=True))
+print(f"{len(word_counts):,} different words in training; {np.sum(frequencies == 1):,} of them occur once")
+print(f"{unseen:.1%} of the words of the held-out text never occur in the training text")
 
 fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
 ranks = np.arange(1, len(frequencies) + 1)
@@ -298,6 +298,7 @@ except ValueError as error:
 bpe_sample = train_text[:20_000] if FAST else train_text[:100_000]
 choices = [("char", {})] + [("bpe", {"num_merges": m}) for m in ((16, 64, 256) if FAST else (16, 64, 256, 1024, 2048))]
 choices += [("word", {"min_frequency": 1}), ("word", {"min_frequency": 3})]
+piece_counts, val_pieces = Counter(PIECES.findall(train_text)), PIECES.findall(val_text)
 results = []
 for kind, options in choices:
     source = {"char": text, "bpe": bpe_sample, "word": train_text}[kind]
@@ -308,8 +309,8 @@ for kind, options in choices:
     for order in (2, 4):
         nats_per_token = KneserNeyLM(order).fit(train_tokens, tokenizer.vocab_size).evaluate(val_tokens)
         row[order] = math.exp(nats_per_token * per_char)  # perplexity per character
-    if kind == "word":  # the held-out words seen fewer than min_frequency times in training
-        row["unknown"] = np.mean([train_words[piece] < options["min_frequency"] for piece in val_pieces])
+    if kind == "word":  # the held-out pieces seen fewer than min_frequency times in training
+        row["unknown"] = np.mean([piece_counts[piece] < options["min_frequency"] for piece in val_pieces])
     results.append(row)
     print(f"{kind:>4} {str(options):<22} V = {row['vocab']:>5,}  tokens/char {per_char:.3f}  "
           f"perplexity per char: bigram {row[2]:5.2f}, 4-gram {row[4]:5.2f}"

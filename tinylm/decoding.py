@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import backend
 from .tensor import Tensor
 
 StepFunction = Callable[[np.ndarray, Any], tuple[np.ndarray, Any]]
@@ -73,8 +74,10 @@ def select_rows(state, rows: np.ndarray):
         return None
     if isinstance(state, (tuple, list)):
         return type(state)(select_rows(part, rows) for part in state)
-    if isinstance(state, Tensor) or hasattr(state, "shape"):
-        return state[rows]
+    if isinstance(state, Tensor):
+        return state[rows]  # a tensor moves host indices to its device itself
+    if hasattr(state, "shape"):
+        return state[backend.array_module(state).asarray(rows)]
     raise TypeError(
         f"beam_search: cannot reorder a decoder state of type {type(state).__name__}; "
         "the state must be tensors or arrays (beam on the first axis), tuples or lists of them, or None"
