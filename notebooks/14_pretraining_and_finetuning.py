@@ -228,11 +228,11 @@ print(f"word frequencies alone: {-(frequencies * np.log(frequencies)).sum():.2f}
       f"the masked LM after pretraining: {np.mean(pretrain_losses[-20:]):.2f} nats")
 
 # %% [markdown]
-# The full run ends about 0.3 nats below the frequencies: a small model after 300 steps
-# on 64,000 words has learned only a little of the context, and its guesses for the
-# blanks are still mostly the frequent words ([UNK], "a", "the") — a real BERT reads
-# billions of words for a million steps. Yet section 6 shows that these features already
-# carry what the topic classifier needs.
+# The full run ends about a quarter of a nat below the frequencies: a small model after
+# 300 steps on 64,000 words has learned only a little of the context, and its guesses for
+# the blanks are still mostly the frequent words ([UNK], "a", "the") — BERT read billions
+# of words for a million steps. Yet section 6 shows that these features already carry
+# what the topic classifier needs.
 
 
 # %%

@@ -191,7 +191,7 @@ def _checked_corpus(references, hypotheses) -> list[tuple[list[tuple], tuple]]:
     return corpus
 
 
-def exact_match(references, hypotheses) -> float:
+def exact_match(references: Sequence[Sequence[Sequence]], hypotheses: Sequence[Sequence]) -> float:
     """The fraction of hypotheses equal to one of their references, token for token
     (references[i]: a list of reference token lists, as for ``corpus_bleu``)."""
     corpus = _checked_corpus(references, hypotheses)
@@ -216,7 +216,9 @@ class BLEUScore:
         return self.score
 
 
-def corpus_bleu(references, hypotheses, max_order: int = 4, smooth: bool = False) -> BLEUScore:
+def corpus_bleu(
+    references: Sequence[Sequence[Sequence]], hypotheses: Sequence[Sequence], max_order: int = 4, smooth: bool = False
+) -> BLEUScore:
     """BLEU of ``hypotheses`` (token lists) against ``references`` (for each hypothesis, a
     list of one or more reference token lists), as in the module docstring.
 
