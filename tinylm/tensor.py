@@ -71,8 +71,8 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None):
         if isinstance(data, Tensor):
             data = data.data
-        elif not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
-            data = np.asarray(data)
+        elif not isinstance(data, np.ndarray) and not hasattr(data, "__cuda_array_interface__"):
+            data = np.asarray(data)  # a list or a number (arrays of either device are kept as they are)
         _check_floating(data.dtype, requires_grad)
         self.data = data
         self.grad: Tensor | None = None
