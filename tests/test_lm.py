@@ -111,6 +111,9 @@ def test_warmup_then_cosine_schedule():
 @pytest.mark.trains
 @pytest.mark.parametrize("name", ["lstm", "gpt"])
 def test_training_lowers_the_loss(name, device):
+    """30 steps lower the mean loss of 5 steps by more than 0.3 nats. Measured over seeds 0-3
+    and OpenBLAS's SkylakeX, Haswell (also single-threaded), Sandybridge and Prescott kernels:
+    by 0.97-1.31 (lstm) and 2.09-2.29 (gpt)."""
     config = TrainConfig(**{**CONFIG, "steps": 30, "lr": 3e-2, "device": device})
     trainer = Trainer(tiny_model(name), TOKENIZER, TRAIN_IDS, VAL_IDS, config)
     history = trainer.train(progress=False)
