@@ -185,6 +185,8 @@ class ufunc:
 
     def __call__(self, *inputs, **kwargs):
         out = _out_argument(kwargs)
+        if "where" in kwargs:
+            kwargs["where"] = _host_operand(kwargs["where"])
         result = self._ufunc(*(_host_operand(value) for value in inputs), **kwargs)
         return out if out is not None else _device(result)
 
@@ -561,11 +563,20 @@ class Generator:
             raise TypeError(f"cupy.random.Generator draws float32 or float64, got {dtype}")
         return dtype
 
+    @staticmethod
+    def _drawn(values, out):
+        if out is None:
+            return ndarray._wrap(np.asarray(values))
+        out[...] = ndarray._wrap(np.asarray(values))
+        return out
+
     def random(self, size=None, dtype=np.float64, out=None):
-        return ndarray._wrap(np.asarray(self._rng.random(size, dtype=self._float_dtype(dtype))))
+        size = out.shape if out is not None else size
+        return self._drawn(self._rng.random(size, dtype=self._float_dtype(dtype)), out)
 
     def standard_normal(self, size=None, dtype=np.float64, out=None):
-        return ndarray._wrap(np.asarray(self._rng.standard_normal(size, dtype=self._float_dtype(dtype))))
+        size = out.shape if out is not None else size
+        return self._drawn(self._rng.standard_normal(size, dtype=self._float_dtype(dtype)), out)
 
     def uniform(self, low=0.0, high=1.0, size=None, dtype=np.float64):
         drawn = self._rng.uniform(float(low), float(high), size)

@@ -61,14 +61,14 @@ def test_text_cnn_gradcheck(float64):
     tl.gradcheck(lambda *parameters: model(ids), model.parameters())
 
 
-def test_text_cnn_shapes_dropout_and_save_load(tmp_path):
-    model = TextCNN(10, embed_dim=8, num_classes=4, kernel_sizes=(3, 4, 5), num_filters=6)
-    ids = tl.tensor(np.random.default_rng(0).integers(0, 10, (3, 7)))
+def test_text_cnn_shapes_dropout_and_save_load(tmp_path, device):
+    model = TextCNN(10, embed_dim=8, num_classes=4, kernel_sizes=(3, 4, 5), num_filters=6, device=device)
+    ids = tl.tensor(np.random.default_rng(0).integers(0, 10, (3, 7)), device=device)
     assert model.features(ids).shape == (3, 18) and model(ids).shape == (3, 4)
     assert not np.allclose(model(ids).numpy(), model(ids).numpy())  # dropout is random while training
     model.eval()
     tl.save(model.state_dict(), tmp_path / "cnn.npz")
-    loaded = TextCNN(10, embed_dim=8, num_classes=4, kernel_sizes=(3, 4, 5), num_filters=6).eval()
+    loaded = TextCNN(10, embed_dim=8, num_classes=4, kernel_sizes=(3, 4, 5), num_filters=6, device=device).eval()
     loaded.load_state_dict(tl.load(tmp_path / "cnn.npz"))
     assert_close(loaded(ids), model(ids), name="logits after loading")
 

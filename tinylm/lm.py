@@ -534,4 +534,3 @@ class Trainer:
         trainer = cls(model, tokenizer, train_ids, val_ids, config, run_dir or Path(path).parent, checkpoint["data"])
         trainer.load_state_dict(checkpoint)
         return trainer
-
