@@ -20,7 +20,7 @@ host and device on a real GPU:
 * Reductions and element indexing give 0-d device arrays, never NumPy scalars, and a 0-d
   array has no ``__index__`` (``range(a)`` and ``some_list[a]`` raise TypeError).
 * ``xp.add.at`` refuses targets other than float16/32/64, int32 and uint32/64 (CuPy 13's
-  atomic adds; int64 came in CuPy 14).
+  atomic adds; int64 came in CuPy 14.1).
 * ``xp.random.default_rng(seed)`` draws another stream than ``numpy.random.default_rng(seed)``,
   as a GPU generator does, and has only the methods of CuPy's ``Generator``.
 * Only names CuPy has exist (``xp.errstate``, ``xp.lib`` do not).
