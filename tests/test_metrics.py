@@ -44,10 +44,11 @@ def test_f1_is_the_harmonic_mean_of_precision_and_recall():
     np.testing.assert_allclose(metrics.f1_score(y_true, y_pred, average=None), 2 * p * r / (p + r))
 
 
-def test_metrics_accept_tensors():
-    y_true, y_pred = tl.tensor(Y_TRUE), tl.tensor(Y_PRED)
+def test_metrics_accept_tensors(device):
+    y_true, y_pred = tl.tensor(Y_TRUE, device=device), tl.tensor(Y_PRED, device=device)
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(5 / 8)
     assert metrics.f1_score(y_true, y_pred) == pytest.approx(np.mean(F1))
+    assert metrics.accuracy(y_true.data, y_pred.data) == pytest.approx(5 / 8)  # raw arrays of the device too
 
 
 def test_zero_division():
