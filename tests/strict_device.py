@@ -23,6 +23,8 @@ host and device on a real GPU:
   atomic adds; int64 came in CuPy 14.1).
 * ``xp.random.default_rng(seed)`` draws another stream than ``numpy.random.default_rng(seed)``,
   as a GPU generator does, and has only the methods of CuPy's ``Generator``.
+* A view has a ``base``, the device array that owns its memory (``None`` for an owner), as
+  CuPy's ``ndarray.base``: tinylm's version counters tell views from copies with it.
 * Only names CuPy has exist (``xp.errstate``, ``xp.lib`` do not).
 * NumPy functions called on device arrays dispatch here (``__array_ufunc__``,
   ``__array_function__``), as they dispatch to CuPy.
@@ -34,6 +36,7 @@ The behaviour is read from CuPy's sources (versions 13 and 14): ``cupy/_core/cor
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any
 
 import numpy as np
@@ -321,21 +324,48 @@ def copyto(destination, source, casting="same_kind", where=True) -> None:
 # ------------------------------------------------------------ the array
 
 
+# id of a host array that owns its memory -> a weak reference to the device array holding it,
+# so that ``view.base`` is that very device array (while it lives), as in CuPy
+_owners: dict[int, weakref.ref] = {}
+
+
+def _forget_owner(key: int, reference: weakref.ref) -> None:
+    if _owners.get(key) is reference:
+        del _owners[key]
+
+
 class ndarray:
     """A device array: the values live in a host array that nothing outside this module sees."""
 
-    __slots__ = ("_array",)
+    __slots__ = ("_array", "__weakref__")
     __array_priority__ = 100  # as cupy.ndarray
     __hash__ = None
 
     def __init__(self, shape, dtype=float):
         self._array = np.empty(shape, dtype)
+        self._register_if_owner()
 
     @classmethod
     def _wrap(cls, host: np.ndarray) -> "ndarray":
         made = object.__new__(cls)
         made._array = host
+        made._register_if_owner()
         return made
+
+    def _register_if_owner(self) -> None:
+        if self._array.base is None:
+            key = id(self._array)
+            _owners[key] = weakref.ref(self, lambda reference, key=key: _forget_owner(key, reference))
+
+    @property
+    def base(self) -> "ndarray | None":
+        """The device array that owns this view's memory; None when this array owns it."""
+        owner = self._array.base
+        if not isinstance(owner, np.ndarray):
+            return None
+        reference = _owners.get(id(owner))
+        holder = reference() if reference is not None else None
+        return holder if holder is not None and holder._array is owner else ndarray._wrap(owner)
 
     # ------------------------------------------------ attributes
     shape = property(lambda self: self._array.shape)

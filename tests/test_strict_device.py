@@ -119,6 +119,14 @@ def test_reductions_and_elements_are_0d_device_arrays():
         assert isinstance(result, xp.ndarray) and result.shape == ()
 
 
+def test_a_view_names_the_array_that_owns_its_memory_as_cupy_does():
+    owner = device_array([[1.0, 2.0], [3.0, 4.0]])
+    assert owner.base is None
+    for view in (owner.T, owner[0], owner.reshape(4), owner.transpose(1, 0)[1:]):
+        assert view.base is owner
+    assert owner.copy().base is None and (owner + 1).base is None
+
+
 def test_host_index_arrays_are_copied_to_the_device():
     table = device_array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
     rows = np.array([2, 0])
@@ -164,3 +172,9 @@ def test_tensors_live_on_the_strict_device(strict_cuda):
     assert np.asarray(x).tolist() == [[1.0, 2.0]]  # a Tensor converts explicitly (.numpy() copies)
     with pytest.raises(tl.DeviceError, match=r"Add: all inputs must be on the same device, got \['cpu', 'cuda'\]"):
         tl.ones(2) + x
+
+
+def test_numpy_scalars_stay_on_the_host_when_a_gpu_module_is_loaded(strict_cuda):
+    # NumPy arithmetic on 0-d host arrays returns NumPy scalars: they belong to NumPy, not the GPU
+    assert backend.array_module(np.float64(0.5)) is np and backend.array_module(np.asarray(0.5) * 2) is np
+    assert backend.array_module(device_array(0.5)) is xp

@@ -88,8 +88,9 @@ def module_for_device(device: str):
 
 
 def array_module(array):
-    """The array module of ``array``: numpy for host arrays, cupy for GPU arrays."""
-    if isinstance(array, np.ndarray) or _cupy is None:
+    """The array module of ``array``: numpy for host arrays (and NumPy scalars, which NumPy
+    arithmetic on 0-d arrays returns), cupy for GPU arrays."""
+    if isinstance(array, (np.ndarray, np.generic)) or _cupy is None:
         return np
     return _cupy
 
