@@ -246,7 +246,7 @@ print(s.grad.numpy().ravel(), "=", (X.numpy() * upstream).sum(axis=1))
 # %% [markdown]
 # ## Check it
 #
-# Nudging is the honest check of any derivative, and chapter 2 makes it rigorous. Here we
+# Nudging is the honest check of any derivative, and [chapter 2](02_gradient_checking.ipynb) makes it rigorous. Here we
 # also compare with PyTorch when it is installed: the same computation must give the same
 # gradients.
 
@@ -271,7 +271,7 @@ if torch is not None:
 # blue ones parameters (leaves that require gradients), dashed ones inputs and constants
 # that need no gradient. The
 # gradient norms tell you how strongly the loss reacts to each parameter — the quantity
-# chapters 5 and 6 will follow through time.
+# chapters [7](07_rnn_and_bptt.ipynb) and [8](08_lstm.ipynb) will follow through time.
 
 # %%
 tl.manual_seed(0)
@@ -289,7 +289,7 @@ viz.draw_graph(loss)
 # ## Exercises
 #
 # 1. Estimate $f'(x_0)$ with the *central* difference $\frac{f(x_0+h) - f(x_0-h)}{2h}$ for
-#    the same list of $h$. Which converges faster, and why? (Chapter 2 answers.)
+#    the same list of $h$. Which converges faster, and why? ([Chapter 2](02_gradient_checking.ipynb) answers.)
 # 2. Derive $\partial L/\partial a$ for $L = (a b + c)^2$ by hand, then check it with
 #    `backward()`. Draw the graph: how many nodes does `viz.to_dot` list?
 # 3. Replace `tanh` by `sigmoid` in the neuron of section 4. Derive the gradient

@@ -17,7 +17,7 @@
 # Every backward pass in tinylm is written by hand, and a hand-written derivative can be
 # wrong in ways that never crash: a missing term, a sign, a transposed matrix. The network
 # still trains, only worse, and nobody notices. The cure is cheap: compare `backward()` with
-# the slope you get by **nudging the inputs**, as in chapter 1, done carefully.
+# the slope you get by **nudging the inputs**, as in [chapter 1](01_tensors_and_autograd.ipynb), done carefully.
 #
 # This chapter covers why the *central* difference is the right nudge, how to compare two
 # gradients (the **relative error**), why the comparison must run in **float64**, where it

@@ -124,7 +124,7 @@ assert np.allclose(scores.grad.numpy(), (p - y) / N)
 #
 # The same loss composed from primitives — log-softmax, then pick each row's target with
 # integer indexing — must agree with the fused one, and both must pass the gradient check
-# of chapter 2.
+# of [chapter 2](02_gradient_checking.ipynb).
 
 # %%
 def cross_entropy_from_scratch(x, t):

@@ -1,8 +1,12 @@
 """Shared fixtures: the device every test runs on, float64 mode, the optional PyTorch.
 
 ``device``: "cpu" always, plus "cuda", which skips (visibly, in the -ra summary) when
-CuPy or a GPU is missing. ``TINYLM_TEST_DEVICE=cuda`` runs the whole suite on the GPU
-only, and fails rather than skips when no GPU can be used.
+CuPy or a GPU is missing. ``TINYLM_TEST_DEVICE`` runs the whole suite on one device:
+
+* ``cuda``: on the GPU only; fails rather than skips when no GPU can be used.
+* ``strict``: on "cuda" played by the strict stand-in for CuPy (strict_device.py), whose
+  arrays refuse what CuPy's refuse (implicit conversion to NumPy, host arrays mixed into
+  device operations): the GPU code path, checked on a machine without a GPU.
 """
 from __future__ import annotations
 
@@ -12,9 +16,16 @@ import numpy as np
 import pytest
 
 import tinylm as tl
+from tinylm import backend
 
 REQUESTED = os.environ.get("TINYLM_TEST_DEVICE", "").strip().lower()
-DEVICES = ["cuda"] if REQUESTED == "cuda" else ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+if REQUESTED not in ("", "cuda", "strict"):
+    raise pytest.UsageError(f"TINYLM_TEST_DEVICE must be cuda or strict (or unset), got {REQUESTED!r}")
+if REQUESTED == "strict":
+    import strict_device
+
+    backend.use_cuda_array_module(strict_device)
+DEVICES = ["cuda"] if REQUESTED else ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 @pytest.fixture(params=DEVICES)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tinylm as tl
-from tinylm.data.batching import ContiguousBatches, random_windows, train_val_split
+from tinylm.data.batching import ContiguousBatches, batch_shape_that_fits, random_windows, train_val_split
 
 STREAM = np.arange(1000)
 
@@ -50,6 +50,17 @@ def test_contiguous_batches_start_a_new_pass_after_the_last_batch():
 def test_contiguous_batches_need_enough_text():
     with pytest.raises(ValueError, match=r"batch_size=4 x seq_len=10 needs at least 41 tokens, but the text has only 20"):
         ContiguousBatches(np.arange(20), batch_size=4, seq_len=10)
+
+
+@pytest.mark.parametrize("num_tokens, shape", [(2049, (32, 64)), (2048, (31, 64)), (65, (1, 64)), (64, (1, 63)), (2, (1, 1))])
+def test_a_short_text_gets_fewer_rows_then_one_shorter_row(num_tokens, shape):
+    assert batch_shape_that_fits(num_tokens, batch_size=32, seq_len=64) == shape
+    assert len(ContiguousBatches(np.arange(num_tokens), *shape)) == 1  # it fits, once
+
+
+def test_a_batch_needs_two_tokens():
+    with pytest.raises(ValueError, match=r"a batch needs at least 2 tokens \(an input and its target\), but the text has only 1"):
+        batch_shape_that_fits(1, batch_size=32, seq_len=64)
 
 
 def test_random_windows_come_from_tl_generator_and_stay_inside_the_text():

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import tinylm as tl
-from tinylm.cli import build_parser, main
 from hf_folders import small_gpt2_with_tokenizer
+from tinylm.cli import build_parser, main
+from tinylm.data import builtin_corpus
 
 TINY_LSTM = ["--embed-dim", "8", "--hidden-size", "16", "--batch-size", "4", "--seq-len", "8", "--eval-every", "2", "--no-progress"]
 
@@ -26,20 +27,21 @@ def train(tmp_path, corpus, *extra: str, out: str = "run") -> int:
     return main(["train", "--data", str(corpus), "--out", str(tmp_path / out), *TINY_LSTM, *extra])
 
 
-def test_train_generate_and_eval(tmp_path, corpus, capsys):
-    assert train(tmp_path, corpus, "--steps", "4") == 0
+def test_train_generate_and_eval(tmp_path, corpus, capsys, device):
+    assert train(tmp_path, corpus, "--steps", "4", "--device", device) == 0
     assert (tmp_path / "run" / "checkpoint.npz").is_file() and (tmp_path / "run" / "loss.png").is_file()
     checkpoint = str(tmp_path / "run" / "checkpoint.npz")
 
     capsys.readouterr()
-    assert main(["generate", "--checkpoint", checkpoint, "--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"]) == 0
+    generate = ["generate", "--checkpoint", checkpoint, "--device", device]
+    assert main(generate + ["--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"]) == 0
     written = capsys.readouterr().out
     assert written.startswith("a sm") and len(written) == len("a sm") + 12 + 1  # and the newline of print
-    main(["generate", "--checkpoint", checkpoint, "--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"])
+    main(generate + ["--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"])
     assert capsys.readouterr().out == written
-    assert main(["generate", "--checkpoint", checkpoint, "--prompt", "a", "--greedy", "--top-k", "2", "--top-p", "0.9"]) == 0
+    assert main(generate + ["--prompt", "a", "--greedy", "--top-k", "2", "--top-p", "0.9"]) == 0
 
-    assert main(["eval", "--checkpoint", checkpoint, "--ngram-order", "3"]) == 0
+    assert main(["eval", "--checkpoint", checkpoint, "--ngram-order", "3", "--device", device]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("lstm after 4 steps, on ") and "perplexity" in lines[-2] and "bits/char" in lines[-2]
     assert lines[-1].startswith("3-gram Kneser-Ney baseline: loss ")
@@ -224,3 +226,63 @@ def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, capsys):
     capsys.readouterr()
     message = one_line_error(capsys, ["generate", "--pretrained", str(tmp_path / "gpt2")])
     assert "tokens, more than the model's vocabulary of 260" in message
+
+
+# ------------------------------------------------------------------ short texts, with the default batches
+
+TINY_MODELS = {
+    "lstm": ["--embed-dim", "8", "--hidden-size", "16"],
+    "gru": ["--embed-dim", "8", "--hidden-size", "16"],
+    "rnn": ["--embed-dim", "8", "--hidden-size", "16"],
+    "gpt": ["--embed-dim", "16", "--num-heads", "2", "--num-layers", "1"],
+}
+# What the trainer says for each text (characters = tokens: the char tokenizer), with the
+# default --batch-size 32, --seq-len 64, --val-fraction 0.1. Recurrent rows lie side by
+# side (B rows of 64 need 64·B + 1 tokens); a GPT's random windows may overlap.
+SHORT_TEXT_LINES = {
+    (200, True): "Short text, so smaller batches: training 2 rows of 64 tokens (not 32 rows: 180 training tokens), "
+                 "validation 1 row of 19 tokens (20 validation tokens).",
+    (200, False): "Short text, so smaller batches: validation 1 row of 19 tokens (20 validation tokens).",
+    (2_000, True): "Short text, so smaller batches: training 28 rows of 64 tokens (not 32 rows: 1,800 training tokens), "
+                   "validation 3 rows of 64 tokens (200 validation tokens).",
+    (2_000, False): "Short text, so smaller batches: validation 3 rows of 64 tokens (200 validation tokens).",
+    (20_000, True): "Short text, so smaller batches: validation 31 rows of 64 tokens (2,000 validation tokens).",
+    (20_000, False): "Short text, so smaller batches: validation 31 rows of 64 tokens (2,000 validation tokens).",
+    (1_000_000, True): None,  # long enough: nothing to say
+}
+
+
+def text_file(tmp_path, characters: int):
+    path = tmp_path / f"text_{characters}.txt"
+    text = builtin_corpus()
+    path.write_text((text * (characters // len(text) + 1))[:characters], encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("characters, model", [
+    *((characters, model) for characters in (200, 2_000, 20_000) for model in TINY_MODELS),
+    (1_000_000, "lstm"),
+])
+def test_a_short_text_trains_generates_and_evaluates_with_the_default_batches(tmp_path, capsys, characters, model):
+    path, out = text_file(tmp_path, characters), tmp_path / "run"
+    assert main(["train", "--model", model, "--data", str(path), "--out", str(out), "--steps", "2", "--no-progress",
+                 *TINY_MODELS[model]]) == 0
+    said = capsys.readouterr().err.splitlines()
+    expected = SHORT_TEXT_LINES[characters, model != "gpt"]
+    assert [line for line in said if line.startswith("Short text")] == ([expected] if expected else [])
+    checkpoint = str(out / "checkpoint.npz")
+    assert main(["generate", "--checkpoint", checkpoint, "--max-new-tokens", "20"]) == 0
+    assert main(["eval", "--checkpoint", checkpoint]) == 0
+    measured = capsys.readouterr().out.splitlines()
+    held_out = {200: 19, 2_000: 192, 20_000: 1_984, 1_000_000: 98_304}[characters]  # rows x row length
+    assert measured[-2].startswith(f"{model} after 2 steps, on {held_out:,} held-out tokens: loss ")
+    assert measured[-1].startswith("5-gram Kneser-Ney baseline: loss ")
+
+
+def test_a_text_shorter_than_one_training_window_names_its_sizes_and_the_flag(tmp_path, capsys):
+    path = text_file(tmp_path, 60)
+    message = one_line_error(capsys, ["train", "--data", str(path), "--steps", "2"])
+    assert (f"{path} holds 60 characters: 54 tokens to train on and 6 held out for validation (--val-fraction 0.1), "
+            "but one training window takes --seq-len 64 + 1 tokens. Pass --seq-len 53 or less, or a longer text") in message
+    assert main(["train", "--data", str(path), "--steps", "2", "--seq-len", "53", "--out", str(tmp_path / "run"),
+                 "--no-progress", *TINY_MODELS["lstm"]]) == 0

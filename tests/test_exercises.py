@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinylm.exercises import EXERCISES, BY_NAME, check
+from tinylm.exercises import EXERCISES, BY_NAME, check, diagnose
 from tinylm.exercises.build import build, split_solution
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +138,49 @@ def test_repeated_ids_overwritten_is_diagnosed():
 
     result = check("embedding", overwrite, verbose=False)
     assert result.diagnoses["W"].startswith("repeated ids overwritten instead of added: rows [1, 4]")
+
+
+def _conv1d_backward_with(flip_dx: bool = False, flip_dW: bool = False, batch_sum: bool = True):
+    """The conv1d backward, optionally with a student's classic mistake planted."""
+
+    def backward(grad_out, cache):
+        x, W = cache
+        taps, out_length = W.shape[2], grad_out.shape[2]
+        dx, dW = np.zeros_like(x), np.zeros((x.shape[0],) + W.shape)
+        for k in range(taps):
+            read = taps - 1 - k if flip_dx else k
+            dx[:, :, k : k + out_length] += np.einsum("oc,not->nct", W[:, :, read], grad_out)
+            dW[:, :, :, taps - 1 - k if flip_dW else k] = np.einsum("not,nct->noc", grad_out, x[:, :, k : k + out_length])
+        return dx, dW.sum(axis=0) if batch_sum else dW, grad_out.sum(axis=(0, 2))
+
+    return backward
+
+
+def test_conv1d_mistakes_are_diagnosed():
+    assert check("conv1d", _conv1d_backward_with(), verbose=False).passed
+    flipped = check("conv1d", _conv1d_backward_with(flip_dx=True), verbose=False)
+    assert list(flipped.diagnoses) == ["x"] and flipped.diagnoses["x"].startswith("kernel flipped: dx is what the right formula gives")
+    reversed_taps = check("conv1d", _conv1d_backward_with(flip_dW=True), verbose=False)
+    assert list(reversed_taps.diagnoses) == ["W"] and reversed_taps.diagnoses["W"].startswith("kernel taps reversed")
+    unsummed = check("conv1d", _conv1d_backward_with(batch_sum=False), verbose=False)
+    assert unsummed.diagnoses["W"].startswith("missing the broadcast reduction: dW has shape (2, 4, 3, 3), but W has shape (4, 3, 3)")
+
+
+def test_a_mistake_is_only_named_when_it_was_made():
+    """The flipped-kernel explanation needs the upstream gradients; without them, or for a
+    different wrong answer, the checker falls back to what it can say in general."""
+    from tinylm.exercises.check import _reference_grads
+
+    exercise = BY_NAME["conv1d"]
+    rng = np.random.default_rng(5)
+    inputs = exercise.make_inputs(rng)
+    outputs, _ = exercise.forward(**inputs)
+    grad_outs = (rng.standard_normal(outputs.shape),)
+    right_dx = _reference_grads(exercise, inputs, grad_outs)[0]
+    flipped_dx = _reference_grads(exercise, dict(inputs, W=inputs["W"][:, :, ::-1].copy()), grad_outs)[0]
+    assert diagnose(flipped_dx, right_dx, "x", exercise, inputs, grad_outs).startswith("kernel flipped")
+    assert diagnose(flipped_dx, right_dx, "x", exercise, inputs).startswith("wrong values in dx")
+    assert diagnose(right_dx + 1.0, right_dx, "x", exercise, inputs, grad_outs).startswith("wrong values in dx")
 
 
 def test_unfinished_crashing_and_miscounted_backwards_are_reported():

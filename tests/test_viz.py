@@ -152,8 +152,8 @@ def test_plot_gradient_norms_uses_a_log_scale_over_time():
     np.testing.assert_allclose(axes.lines[0].get_xdata(), [0, 1, 2])
 
 
-def test_plot_attention_labels_queries_and_keys():
-    weights = tl.tensor([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]])
+def test_plot_attention_labels_queries_and_keys(device):
+    weights = tl.tensor([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]], device=device)
     figure = viz.plot_attention(weights, x_labels=["k1", "k2"], y_labels=["q1", "q2", "q3"])
     axes = figure.axes[0]
     assert isinstance(figure, Figure)

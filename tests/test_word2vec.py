@@ -116,28 +116,36 @@ def interleaved_split(words: list[str], chunks: int = 50) -> tuple[list[str], li
     return train, held_out
 
 
-@pytest.mark.parametrize(
-    "mode, epochs, lr, batch_size, pair_accuracy", [("skipgram", 2, 0.02, 1024, 0.65), ("cbow", 3, 0.03, 512, 0.72)]
-)
-def test_trains_on_the_builtin_corpus(mode, epochs, lr, batch_size, pair_accuracy):
-    """Stated figures (about 1,200 words of count ≥ 5, D = 32, window 2, K = 5): on held-out text, a real
-    (input, target) pair outscores the same input with a noise word in ≥ 65% (skip-gram;
-    measured ~69%) and ≥ 72% (CBOW; measured ~80%) of cases, chance being 50%; the loss
-    falls from (K + 1)·ln 2 = 4.16 to below 2.6 (measured 2.3 and 1.95); "false" is among
-    the 5 nearest neighbours of "true", "float" among those of "int"."""
+SETTINGS = {"skipgram": {"epochs": 2, "lr": 0.02, "batch_size": 1024}, "cbow": {"epochs": 3, "lr": 0.03, "batch_size": 512}}
+
+
+def train_on_the_builtin_corpus(mode: str, seed: int = 0):
+    """word2vec on nine tenths of the built-in corpus (about 1,200 words of count ≥ 5, D = 32,
+    window 2, K = 5): (losses, held-out pair accuracy, vectors). The pair accuracy is how
+    often a real held-out (input, target) pair outscores the same input with a noise word."""
     train, held_out = interleaved_split(W.corpus_words(builtin_corpus()))
-    model, vocabulary, losses = W.train_word2vec(
-        train, mode, embed_dim=32, window=2, epochs=epochs, lr=lr, batch_size=batch_size
-    )
-    assert losses[0] == pytest.approx(6 * np.log(2), rel=1e-5)
-    assert np.mean(losses[-20:]) < 2.6
+    model, vocabulary, losses = W.train_word2vec(train, mode, embed_dim=32, window=2, seed=seed, **SETTINGS[mode])
     rng = np.random.default_rng(1)
     held_out_ids = W.subsample(vocabulary.encode(held_out), vocabulary.counts, 1e-3, rng)
     inputs, targets = W.training_examples(held_out_ids, mode, 2)
     noise = W.NegativeSampler(vocabulary.counts).sample(targets, 1, rng)[:, 0]
     real, fake = W.pair_scores(model, inputs, targets), W.pair_scores(model, inputs, noise)
-    assert (real > fake).mean() >= pair_accuracy
-    vectors = W.WordVectors(model.input_vectors, vocabulary)
+    return losses, (real > fake).mean(), W.WordVectors(model.input_vectors, vocabulary)
+
+
+@pytest.mark.trains
+@pytest.mark.parametrize("mode, pair_accuracy", [("skipgram", 0.65), ("cbow", 0.72)])
+def test_trains_on_the_builtin_corpus(mode, pair_accuracy):
+    """Stated figures: the pair accuracy is ≥ 65% (skip-gram) and ≥ 72% (CBOW), chance being
+    50%; the loss falls from (K + 1)·ln 2 = 4.16 to below 2.6; "false" is among the 5
+    nearest neighbours of "true", "float" among those of "int". Measured over seeds 0-3 and
+    OpenBLAS's SkylakeX, Haswell (also single-threaded), Sandybridge and Prescott kernels: loss 2.30-2.32
+    (skip-gram) and 1.93-1.97 (CBOW), pair accuracy 69.1-69.9% and 78.8-79.6%, "false" 1st to
+    4th, "float" 1st."""
+    losses, accuracy, vectors = train_on_the_builtin_corpus(mode)
+    assert losses[0] == pytest.approx(6 * np.log(2), rel=1e-5)
+    assert np.mean(losses[-20:]) < 2.6, f"loss of the last 20 batches {np.mean(losses[-20:]):.3f}, expected below 2.6"
+    assert accuracy >= pair_accuracy, f"held-out pair accuracy {accuracy:.3f}, expected at least {pair_accuracy}"
     assert "false" in [word for word, _ in vectors.most_similar("true", 5)]
     assert "float" in [word for word, _ in vectors.most_similar("int", 5)]
 

@@ -52,6 +52,18 @@ def _import_cupy():
     return _cupy
 
 
+def use_cuda_array_module(module) -> None:
+    """Test-only: let ``module`` stand in for CuPy as the array module of ``"cuda"``.
+
+    The test suite uses it to run the GPU code path on a machine without a GPU
+    (``TINYLM_TEST_DEVICE=strict`` and tests/strict_device.py, whose arrays refuse what
+    CuPy's refuse). ``module`` offers what tinylm uses of CuPy: its ``ndarray`` type, the
+    NumPy-like functions and ufuncs, and ``random.default_rng``. Not for use outside tests.
+    """
+    global _cupy
+    _cupy = module
+
+
 def cuda_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:
@@ -76,8 +88,9 @@ def module_for_device(device: str):
 
 
 def array_module(array):
-    """The array module of ``array``: numpy for host arrays, cupy for GPU arrays."""
-    if isinstance(array, np.ndarray) or _cupy is None:
+    """The array module of ``array``: numpy for host arrays (and NumPy scalars, which NumPy
+    arithmetic on 0-d arrays returns), cupy for GPU arrays."""
+    if isinstance(array, (np.ndarray, np.generic)) or _cupy is None:
         return np
     return _cupy
 
@@ -105,14 +118,10 @@ def scatter_add(target, indices, values) -> None:
     """``target[indices] += values`` where repeated indices accumulate (in place).
 
     Plain ``target[indices] += values`` would keep only one of the repeated updates.
-    NumPy has ``np.add.at``; CuPy has ``cupyx.scatter_add`` (``cupy.scatter_add`` is gone).
+    NumPy and CuPy (since version 12) both have ``add.at`` for this; CuPy's needs a
+    float or int32 ``target`` (its GPU atomics; CuPy 13 has no int64 ``add.at``).
     """
-    if isinstance(target, np.ndarray):
-        np.add.at(target, indices, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_add(target, indices, values)
+    array_module(target).add.at(target, indices, values)
 
 
 # ---------------------------------------------------------------- dtypes

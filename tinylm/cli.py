@@ -25,7 +25,7 @@ from . import backend
 from .data.batching import train_val_split
 from .data.corpus import BUILTIN, DATASETS, load_corpus
 from .data.tokenizers import TOKENIZERS, BPETokenizer, train_tokenizer
-from .lm import Evaluation, TrainConfig, Trainer, TrainingDiverged, evaluate, generate, load_checkpoint
+from .lm import Evaluation, TextTooShortError, TrainConfig, Trainer, TrainingDiverged, evaluate, generate, load_checkpoint
 from .models import MODEL_NAMES, build_model, check_same_model
 from .ngram import KneserNeyLM
 from .pretrained import hub
@@ -183,9 +183,17 @@ def run_train(args: argparse.Namespace) -> None:
             name = args.model or "lstm"
             model = build_model(name, tokenizer.vocab_size, **model_settings)
         train_ids, val_ids = _split(text, tokenizer, args.val_fraction)
-        print(f"{name}: {model.num_parameters():,} parameters; {len(text):,} characters, {tokenizer!r}", file=sys.stderr)
         data = {"source": source, "val_fraction": args.val_fraction}
-        trainer = Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(**config_changes), args.out or f"runs/{name}", data)
+        try:
+            trainer = Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(**config_changes), args.out or f"runs/{name}", data)
+        except TextTooShortError as error:
+            raise UsageError(
+                f"{source} holds {len(text):,} characters: {error.train_tokens:,} tokens to train on and "
+                f"{error.val_tokens:,} held out for validation (--val-fraction {args.val_fraction}), but one training "
+                f"window takes --seq-len {error.seq_len} + 1 tokens. Pass --seq-len {error.train_tokens - 1} or less, "
+                "or a longer text"
+            ) from None
+        print(f"{name}: {model.num_parameters():,} parameters; {len(text):,} characters, {tokenizer!r}", file=sys.stderr)
     trainer.train(progress=progress)
 
 

@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from . import backend, optim
 from . import functional as F
-from .data.batching import ContiguousBatches, random_windows
+from .data.batching import ContiguousBatches, batch_shape_that_fits, random_windows
 from .data.tokenizers import Tokenizer, tokenizer_from_dict
 from .io import CheckpointError, load, save
 from .models import check_same_model, model_from_config
@@ -176,10 +176,12 @@ def evaluate(
 
     The text is read as ``ContiguousBatches``: a recurrent model carries its state from
     one batch to the next, as in training, so every token is predicted from all the text
-    before it in its row; a GPT sees at most its context of ``seq_len`` tokens.
+    before it in its row; a GPT sees at most its context of ``seq_len`` tokens. A text too
+    short for ``batch_size`` rows of ``seq_len`` tokens is read in fewer rows, or in one
+    shorter row (``batch_shape_that_fits``).
     """
     device = model.parameters()[0].device
-    batches = ContiguousBatches(ids, batch_size, seq_len)
+    batches = ContiguousBatches(ids, *batch_shape_that_fits(len(ids), batch_size, seq_len))
     was_training = model.training
     model.eval()
     total, count, state = 0.0, 0, None
@@ -360,6 +362,22 @@ class TrainingDiverged(RuntimeError):
         self.step, self.loss, self.grad_norm = step, loss, grad_norm
 
 
+class TextTooShortError(ValueError):
+    """The training text holds fewer tokens than one training window (``seq_len + 1``)."""
+
+    def __init__(self, train_tokens: int, val_tokens: int, seq_len: int):
+        self.train_tokens, self.val_tokens, self.seq_len = train_tokens, val_tokens, seq_len
+        super().__init__(
+            f"{train_tokens:,} training tokens are too few for one training window of seq_len + 1 = "
+            f"{seq_len + 1} tokens ({val_tokens:,} more are held out for validation): "
+            f"use seq_len={train_tokens - 1} or less, or more text"
+        )
+
+
+def _rows(rows: int, length: int) -> str:
+    return f"{rows} row{'s' if rows != 1 else ''} of {length} tokens"
+
+
 class Trainer:
     """Trains a language model from ``build_model`` on a stream of token ids.
 
@@ -369,6 +387,12 @@ class Trainer:
     ``eval_every`` steps, checkpoints and a loss-curve PNG in ``run_dir``. A diverged step
     (see the module's docstring) is not taken: the run stops with ``TrainingDiverged``, or
     with ``on_divergence="skip"`` goes on with the next batch.
+
+    A short text trains too: a recurrent model reads fewer rows per batch when the text
+    cannot fill ``batch_size`` rows (``config.batch_size`` becomes that number), validation
+    reads fewer or shorter rows (see ``evaluate``), and one line on stderr says so. Only a
+    training text shorter than one window of ``seq_len + 1`` tokens is refused
+    (``TextTooShortError``).
     """
 
     REPLAN_EVERY = 20  # steps between estimates of how many steps fit in max_seconds
@@ -390,6 +414,7 @@ class Trainer:
         self.val_ids = np.asarray(val_ids, dtype=np.int64)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.data = data or {}  # where the text came from, saved so `tinylm eval` can find it again
+        self._fit_batches_to_the_text()
         self.optimizer = optim.Adam(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         self.scheduler = WarmupCosineLR(self.optimizer, self.config.warmup_steps, self.config.steps, self.config.min_lr_ratio)
         self.batches = ContiguousBatches(self.train_ids, self.config.batch_size, self.config.seq_len) if model.recurrent else None
@@ -399,6 +424,28 @@ class Trainer:
         self.last_evaluation: Evaluation | None = None
         self.interrupted = False  # whether the last train() stopped at a Ctrl-C
         self.skipped_in_a_row = 0  # diverged batches skipped since the last step taken
+
+    def _fit_batches_to_the_text(self) -> None:
+        """Fewer rows per batch for a text too short to fill them, said in one line.
+
+        Random windows (a GPT's batches) may overlap, so one window of text is enough for
+        them; a recurrent model's rows lie side by side, so B rows of T tokens need
+        B·T + 1 tokens of text.
+        """
+        config, train_tokens, val_tokens = self.config, len(self.train_ids), len(self.val_ids)
+        if train_tokens < config.seq_len + 1:
+            raise TextTooShortError(train_tokens, val_tokens, config.seq_len)
+        changes = []
+        if self.model.recurrent:
+            rows, _ = batch_shape_that_fits(train_tokens, config.batch_size, config.seq_len)
+            if rows < config.batch_size:
+                changes.append(f"training {_rows(rows, config.seq_len)} (not {config.batch_size} rows: {train_tokens:,} training tokens)")
+                self.config = replace(config, batch_size=rows)
+        val_rows, val_length = batch_shape_that_fits(val_tokens, self.config.batch_size, config.seq_len)
+        if (val_rows, val_length) != (self.config.batch_size, config.seq_len):
+            changes.append(f"validation {_rows(val_rows, val_length)} ({val_tokens:,} validation tokens)")
+        if changes:
+            print(f"Short text, so smaller batches: {', '.join(changes)}.", file=sys.stderr)
 
     @property
     def checkpoint_path(self) -> Path | None:

@@ -94,8 +94,8 @@ class Tensor:
         if isinstance(data, Tensor):  # the same memory, so the same version
             self._version_counter = data._shared_version_counter()
             data = data.data
-        elif not hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray):
-            data = np.asarray(data)
+        elif not isinstance(data, np.ndarray) and not hasattr(data, "__cuda_array_interface__"):
+            data = np.asarray(data)  # a list or a number (arrays of either device are kept as they are)
         _check_floating(data.dtype, requires_grad)
         self.data = data
         self.grad: Tensor | None = None

@@ -40,6 +40,19 @@ def train_val_split(ids: Sequence[int], val_fraction: float = 0.1) -> tuple[np.n
     return ids[:split], ids[split:]
 
 
+def batch_shape_that_fits(num_tokens: int, batch_size: int, seq_len: int) -> tuple[int, int]:
+    """The (rows, row length) that ``ContiguousBatches`` can cut from ``num_tokens`` tokens:
+    ``(batch_size, seq_len)`` when the text is long enough, else fewer rows, and for a text
+    shorter than one row of ``seq_len + 1`` tokens, one shorter row.
+
+    Evaluation on a short held-out text uses it, so a few kilobytes can still be measured.
+    """
+    if num_tokens < 2:
+        raise ValueError(f"a batch needs at least 2 tokens (an input and its target), but the text has only {num_tokens}")
+    rows = min(batch_size, (num_tokens - 1) // seq_len)
+    return (rows, seq_len) if rows >= 1 else (1, num_tokens - 1)
+
+
 def _check_length(num_tokens: int, needed: int, what: str) -> None:
     if num_tokens < needed:
         raise ValueError(f"{what} needs at least {needed} tokens, but the text has only {num_tokens}")

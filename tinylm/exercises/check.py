@@ -10,6 +10,7 @@ exercise's tinylm reference. When a gradient is wrong, the pattern usually says 
 * the right answer before summing over broadcast axes           -> "missing the broadcast reduction"
 * right at the last time step only                              -> "BPTT not accumulated"
 * right except at rows of repeated ids                          -> "repeated ids overwritten"
+* one of the exercise's own classic mistakes (``Exercise.mistakes``, e.g. a flipped kernel)
 
 When ``TINYLM_GRADE_REPORT`` names a file, each result is appended to it as a JSON line
 (this is how ``tinylm grade`` collects the results of a submission).
@@ -76,8 +77,23 @@ def _repeat_diagnosis(student, expected, ids) -> str | None:
     return None
 
 
-def diagnose(student, expected: np.ndarray, name: str, exercise: Exercise, inputs: dict) -> str | None:
-    """None when ``student`` equals ``expected``; else the most specific explanation found."""
+def _mistake_diagnosis(student, expected, name: str, exercise: Exercise, inputs: dict, grad_outs: tuple) -> str | None:
+    position = exercise.grads.index(name)
+    for mistake in exercise.mistakes:
+        if mistake.gradient != name:
+            continue
+        wrong = mistake.wrong(expected, inputs, lambda changed: _reference_grads(exercise, changed, grad_outs)[position])
+        if _close(student, np.asarray(wrong)):
+            return mistake.diagnosis
+    return None
+
+
+def diagnose(student, expected: np.ndarray, name: str, exercise: Exercise, inputs: dict, grad_outs: tuple | None = None) -> str | None:
+    """None when ``student`` equals ``expected``; else the most specific explanation found.
+
+    ``grad_outs`` (the upstream gradients the student was given) lets the exercise's own
+    ``mistakes`` be recognised.
+    """
     if student is None:
         return f"d{name} is None: return an array shaped like {name} {expected.shape}"
     student = np.asarray(student, dtype=np.float64)
@@ -98,6 +114,10 @@ def diagnose(student, expected: np.ndarray, name: str, exercise: Exercise, input
         return None
     if _close(-student, expected):
         return f"wrong sign: d{name} is exactly minus the right gradient"
+    if grad_outs is not None:
+        found = _mistake_diagnosis(student, expected, name, exercise, inputs, grad_outs)
+        if found:
+            return found
     if name in exercise.time_axis:
         found = _time_diagnosis(student, expected, exercise.time_axis[name])
         if found:
@@ -201,7 +221,7 @@ def check(name: str, student_backward: Callable, trials: int = 3, seed: int = 0,
         numeric = _numeric_grads(exercise, inputs, grad_outs)
         diagnoses, details = {}, []
         for key, yours, right, approx in zip(exercise.grads, student, reference, numeric):
-            found = diagnose(yours, right, key, exercise, inputs)
+            found = diagnose(yours, right, key, exercise, inputs, grad_outs)
             if found is None:
                 relative_error = max(relative_error, _relative_error(np.asarray(yours, dtype=np.float64), right))
                 continue

@@ -5,7 +5,7 @@ Each exercise has
 * ``reference(**tensors) -> Tensor``: the same function in tinylm ops, so autograd gives
   the right gradients, independently of any hand-written backward;
 * ``grads``: the names of the inputs whose gradients the student returns, in order;
-* ``mistakes``: exercise-specific wrong answers the checker recognises by name.
+* ``mistakes``: exercise-specific wrong answers the checker recognises and explains.
 
 A student writes ``backward(grad_out, cache)`` returning the gradients in the order of
 ``grads`` (one array, or a tuple). ``grad_out`` is dL/d(output) — a tuple when the
@@ -19,6 +19,22 @@ from typing import Callable
 import numpy as np
 
 import tinylm as tl
+import tinylm.functional as F
+
+
+@dataclass
+class Mistake:
+    """A classic wrong answer for the gradient of input ``gradient``, and what to say about it.
+
+    ``wrong(right, inputs, right_for)`` returns the gradient that the mistake produces:
+    ``right`` is the correct one, ``inputs`` the forward's inputs, and
+    ``right_for(changed_inputs)`` the correct gradient of this input at other inputs (a
+    mistake such as a flipped kernel is the right formula applied to the wrong weights).
+    """
+
+    gradient: str
+    wrong: Callable[[np.ndarray, dict, Callable[[dict], np.ndarray]], np.ndarray]
+    diagnosis: str
 
 
 @dataclass
@@ -33,6 +49,7 @@ class Exercise:
     hint: str
     time_axis: dict[str, int] = field(default_factory=dict)  # inputs with a time axis (BPTT diagnosis)
     index_input: str | None = None  # integer ids whose repeats must accumulate
+    mistakes: tuple[Mistake, ...] = ()
 
 
 def _sigmoid(x):
@@ -229,6 +246,26 @@ def embedding_forward(W, ids):
     return W[ids], (ids, W.shape)
 
 
+# ---------------------------------------------------------------- 11: 1-D convolution
+
+
+def conv1d_forward(x, W, b):
+    """y[n, o, t] = b[o] + Σ_c Σ_k W[o, c, k] · x[n, c, t + k]    (stride 1, no padding)
+
+    x (N, C, L), W (O, C, K), b (O,) -> y (N, O, L - K + 1). Like PyTorch's conv1d this is a
+    cross-correlation: the kernel slides along x as it is, without being flipped.
+    """
+    kernel_size, out_length = W.shape[2], x.shape[2] - W.shape[2] + 1
+    y = np.zeros((x.shape[0], W.shape[0], out_length)) + b[:, None]
+    for k in range(kernel_size):
+        y += np.einsum("oc,nct->not", W[:, :, k], x[:, :, k : k + out_length])
+    return y, (x, W)
+
+
+def _reversed_taps(inputs: dict) -> dict:
+    return dict(inputs, W=inputs["W"][:, :, ::-1].copy())
+
+
 EXERCISES: list[Exercise] = [
     Exercise(
         1, "sigmoid", "The sigmoid", lambda rng: {"x": rng.standard_normal((4, 5))},
@@ -306,6 +343,26 @@ EXERCISES: list[Exercise] = [
         "dW is zero except at the rows that were looked up; an id that occurs k times collects all k upstream rows: "
         "use np.add.at(dW, ids, grad_out), since dW[ids] += grad_out keeps only one of the repeats.",
         index_input="ids",
+    ),
+    Exercise(
+        11, "conv1d", "A 1-D convolution (the text CNN's n-gram detector)",
+        lambda rng: {"x": rng.standard_normal((2, 3, 7)), "W": rng.standard_normal((4, 3, 3)), "b": rng.standard_normal(4)},
+        conv1d_forward, lambda x, W, b: F.conv1d_composed(x, W, b), ("x", "W", "b"),
+        "Tap k links y[:, :, t] with x[:, :, t + k]: dx[:, :, k : k + L_out] += Σ_o W[o, :, k] · dy[:, o, :]; "
+        "dW[:, :, k] = Σ over the batch and t of dy[n, :, t] x[n, :, t + k]; db = dy summed over batch and time.",
+        mistakes=(
+            Mistake(
+                "x", lambda right, inputs, right_for: right_for(_reversed_taps(inputs)),
+                "kernel flipped: dx is what the right formula gives with the taps of W in reverse order. "
+                "The forward reads x[t + k] with W[k] (a cross-correlation), so dx[t + k] gets W[k] · dy[t]: "
+                "no flip (a flip is needed only to write it as a convolution of dy)",
+            ),
+            Mistake(
+                "W", lambda right, inputs, right_for: right[:, :, ::-1],
+                "kernel taps reversed: dW is the right gradient with its last axis (the taps k) in reverse "
+                "order. dW[:, :, k] pairs dy[t] with x[t + k], the input that tap k read",
+            ),
+        ),
     ),
 ]
 

@@ -3,8 +3,8 @@
     d/dx erf(x) = 2/√π · e^(-x²)
 
 NumPy has no erf (SciPy has, but tinylm does not depend on SciPy; and ``math.erf``
-applied element by element is far too slow for a layer's activations). So host arrays
-go through W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev
+applied element by element is far too slow for a layer's activations). So tinylm
+computes it with W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev
 approximations for the error function", Math. Comp. 23, 1969; the coefficients of his
 CALERF routine, as in netlib's specfun), accurate to about one unit in the last place
 of a float64:
@@ -18,7 +18,9 @@ and erf(x) = sign(x) · (1 - erfc(|x|)) outside the first interval. (Cody splits
 in two factors to keep erfc's *relative* error small where erfc is tiny; erf = 1 - erfc
 only needs erfc's absolute error small, which the plain e^(-x²) gives.)
 
-CuPy has its own erf (``cupyx.scipy.special.erf``, one GPU kernel), used for GPU arrays.
+The formulas are element-wise arithmetic, so the same code runs on NumPy and CuPy arrays
+(one code path; CuPy's own ``cupyx.scipy.special.erf`` would be one kernel instead of a
+few dozen, but only on the GPU).
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 ONE_OVER_SQRT_PI = 1.0 / math.sqrt(math.pi)
 SMALL, MIDDLE = 0.46875, 4.0  # the interval boundaries
 LARGEST = 26.543  # erfc(x) underflows to 0 beyond this: erf(x) = ±1 in float64
-BLOCK = 1 << 16  # elements per pass (see _erf_on_host)
+BLOCK = 1 << 16  # elements per pass (see erf_values)
 
 # Cody's coefficients, highest power first (each denominator's leading 1 written out).
 P1 = (1.85777706184603153e-1, 3.16112374387056560e0, 1.13864154151050156e2, 3.77485237685302021e2, 3.20937758913846947e3)
@@ -52,53 +54,48 @@ P3 = (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1, 1.
 Q3 = (1.0, 2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1, 6.05183413124413191e-2, 2.33520497626869185e-3)
 
 
-def _polynomial(z: np.ndarray, coefficients: Sequence[float]) -> np.ndarray:
+def _polynomial(z, coefficients: Sequence[float]):
     """c₀ zⁿ + c₁ zⁿ⁻¹ + … + cₙ by Horner's rule."""
-    result = np.full_like(z, coefficients[0])
+    result = backend.array_module(z).full_like(z, coefficients[0])
     for coefficient in coefficients[1:]:
         result *= z
         result += coefficient
     return result
 
 
-def _erf_of_block(x: np.ndarray) -> np.ndarray:
-    """Cody's erf for a 1-D NumPy floating array; the dtype is kept (float32 stays float32).
+def _erf_of_block(x):
+    """Cody's erf for a 1-D floating array; the dtype is kept (float32 stays float32).
 
-    Every interval's formula is evaluated on every element and ``np.where`` picks, which
+    Every interval's formula is evaluated on every element and ``where`` picks, which
     is faster than gathering each interval's elements (boolean indexing costs more than the
     arithmetic). Each formula reads |x| clipped to its own interval, so the values it is not
     picked for stay finite (no overflow, no 0/0).
     """
-    y = np.minimum(np.abs(x), LARGEST)  # erfc is 0 beyond LARGEST, in float64 and float32
-    z = np.minimum(y, SMALL) ** 2
-    small = np.minimum(y, SMALL) * _polynomial(z, P1) / _polynomial(z, Q1)
-    gaussian = np.exp(-y * y)
-    t = np.minimum(y, MIDDLE)
+    xp = backend.array_module(x)
+    y = xp.minimum(xp.abs(x), LARGEST)  # erfc is 0 beyond LARGEST, in float64 and float32
+    z = xp.minimum(y, SMALL) ** 2
+    small = xp.minimum(y, SMALL) * _polynomial(z, P1) / _polynomial(z, Q1)
+    gaussian = xp.exp(-y * y)
+    t = xp.minimum(y, MIDDLE)
     erfc_middle = gaussian * _polynomial(t, P2) / _polynomial(t, Q2)
-    t = np.maximum(y, MIDDLE)
+    t = xp.maximum(y, MIDDLE)
     z = 1 / (t * t)
     erfc_large = gaussian * (ONE_OVER_SQRT_PI - z * _polynomial(z, P3) / _polynomial(z, Q3)) / t
-    value = np.where(y <= SMALL, small, 1 - np.where(y <= MIDDLE, erfc_middle, erfc_large))  # erf(|x|); NaN stays NaN
-    return np.copysign(value, x)  # erf is odd
-
-
-def _erf_on_host(x: np.ndarray) -> np.ndarray:
-    """erf of a NumPy array, BLOCK elements at a time: the formula's twenty-odd temporary
-    arrays then stay in the CPU's cache (twice as fast as whole-array passes on a large input)."""
-    flat = x.reshape(-1)
-    result = np.empty_like(flat)
-    for start in range(0, flat.size, BLOCK):
-        result[start : start + BLOCK] = _erf_of_block(flat[start : start + BLOCK])
-    return result.reshape(x.shape)
+    value = xp.where(y <= SMALL, small, 1 - xp.where(y <= MIDDLE, erfc_middle, erfc_large))  # erf(|x|); NaN stays NaN
+    return xp.copysign(value, x)  # erf is odd
 
 
 def erf_values(x):
-    """erf of every element of a NumPy or CuPy floating array (a new array of the same dtype)."""
-    if isinstance(x, (np.ndarray, np.generic)):  # NumPy arithmetic on 0-d arrays gives scalars
-        return _erf_on_host(x)
-    import cupyx.scipy.special  # the GPU array module's own erf
+    """erf of every element of a floating array (NumPy or CuPy; a new array of the same dtype).
 
-    return cupyx.scipy.special.erf(x)
+    BLOCK elements at a time: the formula's twenty-odd temporary arrays then stay in the
+    CPU's cache (twice as fast as whole-array passes on a large input).
+    """
+    flat = x.reshape(-1)
+    result = backend.array_module(x).empty_like(flat)
+    for start in range(0, flat.size, BLOCK):
+        result[start : start + BLOCK] = _erf_of_block(flat[start : start + BLOCK])
+    return result.reshape(x.shape)
 
 
 class Erf(Function):

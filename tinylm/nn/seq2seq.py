@@ -11,10 +11,15 @@ each step it *looks back* at the whole source through additive attention:
 weights_t (B, S) says which source positions step t read, the heat map that shows what
 the model learned. For reversing a string it is a band along the anti-diagonal, one
 position late: the encoder state at position j+1 still remembers the token at j.
+
+Decoding: ``greedy_decode`` takes the most likely token at every step, for a whole batch;
+``beam_search`` keeps the best few prefixes of one source's output (``tinylm.decoding``).
 """
 from __future__ import annotations
 
 from .. import backend
+from .. import functional as F
+from ..decoding import Hypothesis, beam_search
 from ..ops import ShapeError
 from ..tensor import Tensor, concat, no_grad, stack
 from .attention import AdditiveAttention
@@ -28,7 +33,7 @@ class Seq2Seq(Module):
 
     ``forward(source, target_in)`` trains with teacher forcing: target_in is the target
     shifted right (a start token first), and the logits predict the target itself.
-    ``greedy_decode`` generates without it.
+    ``greedy_decode`` and ``beam_search`` generate without it.
     """
 
     def __init__(self, source_vocab: int, target_vocab: int, embed_dim: int = 32, hidden_size: int = 64, dtype=None, device: str = "cpu"):
@@ -91,3 +96,33 @@ class Seq2Seq(Module):
                 outputs.append(tokens)
                 weights.append(step_weights)
             return stack(outputs, axis=1), stack(weights, axis=1)
+
+    def beam_search(
+        self,
+        source,
+        start_id: int,
+        end_id: int,
+        beam_width: int = 4,
+        max_length: int = 50,
+        length_penalty: float = 0.0,
+    ) -> list[Hypothesis]:
+        """Beam search (``tinylm.decoding.beam_search``) for one source (1, S): the hypotheses, best first.
+
+        Each hypothesis holds the generated tokens (without the start token, ending in
+        ``end_id`` if it finished) and their log-probability. ``beam_width=1`` is greedy
+        decoding that stops at ``end_id``.
+        """
+        if len(tuple(source.shape)) != 2 or source.shape[0] != 1:
+            raise ShapeError(
+                f"Seq2Seq.beam_search decodes one source at a time: expected source ids of shape (1, length), "
+                f"got shape {tuple(source.shape)}"
+            )
+        with no_grad():
+            encoded, keys, h, _ = self.encode(source)
+
+            def step(tokens, state):
+                h, encoded, keys = state
+                logits, h, _ = self.decode_step(tokens, h, encoded, keys)
+                return F.log_softmax(logits, axis=-1).numpy(), (h, encoded, keys)
+
+            return beam_search(step, (h, encoded, keys), start_id, end_id, beam_width, max_length, length_penalty)

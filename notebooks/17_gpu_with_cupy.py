@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 11 — Running on a GPU with CuPy
+# # Chapter 17 — Running on a GPU with CuPy
 #
 # Everything so far ran on NumPy arrays on the CPU. [CuPy](https://cupy.dev) is NumPy's
 # API on an NVIDIA GPU: `cupy.exp`, `cupy.matmul`, `a.sum(axis=1)` and friends, running
@@ -56,7 +56,7 @@ else:
 #
 # Every op in tinylm starts the same way: `xp = backend.array_module(data)` gives `numpy`
 # for a NumPy array and `cupy` for a CuPy array, and the op is written with `xp.exp`,
-# `xp.where` and so on. For example, a numerically stable softmax (chapter 3) that works
+# `xp.where` and so on. For example, a numerically stable softmax ([chapter 3](03_softmax_cross_entropy_perplexity.ipynb)) that works
 # on either device:
 
 # %%
@@ -111,7 +111,7 @@ else:
 # ## 3. The same numbers on every device
 #
 # The same float64 computation on each device must agree to rounding, and the gradient
-# check of chapter 2 must pass on each. Here: a whole LSTM language model's loss and one
+# check of [chapter 2](02_gradient_checking.ipynb) must pass on each. Here: a whole LSTM language model's loss and one
 # parameter's gradient, and the gradient check of the LSTM with respect to its initial
 # state $(h_0, c_0)$.
 
@@ -201,7 +201,7 @@ plt.show()
 # %% [markdown]
 # Language models are more than one big matmul: an LSTM takes many small steps one after
 # the other, which a GPU cannot run in parallel. One training step (forward, backward,
-# Adam) of the chapter 8 LSTM and the chapter 10 GPT on each device:
+# Adam) of the [chapter 10](10_char_language_model.ipynb) LSTM and the [chapter 13](13_transformer.ipynb) GPT on each device:
 
 # %%
 vocab_size, batch_size, seq_len = 96, 32, 64
@@ -277,5 +277,5 @@ print(f"tl.cuda_available() = {tl.cuda_available()}:", "the 'cuda' tests run her
 #    times slower than float32.)
 # 4. For the LSTM training step, at which batch size does the GPU overtake the CPU on
 #    your machine? Plot ms per step against the batch size for each device.
-# 5. Train the chapter 8 language model with `lm.TrainConfig(device="cuda")` and compare
+# 5. Train the [chapter 10](10_char_language_model.ipynb) language model with `lm.TrainConfig(device="cuda")` and compare
 #    the tokens per second in the progress bar with the CPU's.

@@ -12,12 +12,13 @@
 # ---
 
 # %% [markdown]
-# # Chapter 10 — The Transformer
+# # Chapter 13 — The Transformer
 #
-# Chapter 9's attention looked from a decoder back at an encoder. A **Transformer** uses
-# attention for everything: every position of a sequence attends to the others
-# (**self-attention**), several times in parallel (**multi-head**), with the order of the
-# positions added as **positional encodings**, and a small MLP after each attention.
+# In [chapter 12](12_seq2seq_with_attention.ipynb) attention looked from a decoder back at
+# an encoder, both of them recurrent. A **Transformer** uses attention for everything:
+# every position of a sequence attends to the others (**self-attention**), several times
+# in parallel (**multi-head**), with the order of the positions added as **positional
+# encodings**, and a small MLP after each attention.
 # There is no recurrence, so all positions are computed at once. A **GPT** is a stack of
 # such blocks with a causal mask, trained to predict the next token.
 #
@@ -53,7 +54,7 @@ tl.manual_seed(0)
 # ## 1. Multi-head attention
 #
 # For an input sequence $X \in \mathbb{R}^{T \times E}$, each of $H$ heads projects it to
-# its own queries, keys and values of size $D = E / H$ and attends (chapter 9):
+# its own queries, keys and values of size $D = E / H$ and attends ([chapter 11](11_attention.ipynb)):
 #
 # $$\text{head}_h = \operatorname{softmax}\!\Big(\frac{(X W_Q^h)(X W_K^h)^\top}{\sqrt{D}} + M\Big)\, X W_V^h
 # \;\in \mathbb{R}^{T \times D}, \qquad
@@ -191,7 +192,7 @@ plt.show()
 # same optimizer and schedule, and the **same number of seconds** (not the same number of
 # steps): with `TrainConfig(max_seconds=...)` the trainer measures its own speed every 20
 # steps and fits the cosine decay of the learning rate to end when the time runs out. The GPT reads random windows of the text (it keeps no state); the LSTM reads
-# the text in order and carries its state (chapter 8). The two are about the same size.
+# the text in order and carries its state ([chapter 10](10_char_language_model.ipynb)). The two are about the same size.
 
 # %%
 text = data.load_corpus("builtin")
@@ -275,7 +276,7 @@ for name, run in runs.items():
 # run the GPT led for the first few dozen steps, then the LSTM, which also carries its
 # state past the 64-character window, pulled ahead). The Transformer's advantages show
 # at scale: all positions of a sequence are computed at once, which a GPU turns into
-# speed (chapter 11), and attention reaches any earlier position in one step, which pays
+# speed ([chapter 17](17_gpu_with_cupy.ipynb)), and attention reaches any earlier position in one step, which pays
 # off with longer contexts, more layers and longer training. "Equal compute" must always
 # say which budget (steps, seconds, FLOPs) and on which machine.
 #

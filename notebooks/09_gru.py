@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 7 — The gated recurrent unit (GRU)
+# # Chapter 9 — The gated recurrent unit (GRU)
 #
-# The LSTM of chapter 6 keeps two states and four gate blocks. The **GRU** (Cho et al.,
+# The LSTM of [chapter 8](08_lstm.ipynb) keeps two states and four gate blocks. The **GRU** (Cho et al.,
 # 2014) gets most of its benefit with one state and three blocks: an **update gate**
 # decides, unit by unit, whether to keep the old state or to take a new candidate, and a
 # **reset gate** decides how much of the old state the candidate may look at.
@@ -151,9 +151,9 @@ if torch is not None:
 # steps.
 #
 # Four models, the same hidden size (32), optimiser (Adam, learning rate 0.01), gradient
-# clipping (chapter 5) and batches: an RNN, an LSTM as initialised by PyTorch (forget
+# clipping ([chapter 7](07_rnn_and_bptt.ipynb)) and batches: an RNN, an LSTM as initialised by PyTorch (forget
 # gate $\approx 0.5$), an LSTM with its forget-gate bias raised by 3 (the open highway of
-# chapter 6), and a GRU.
+# [chapter 8](08_lstm.ipynb)), and a GRU.
 
 # %%
 KEYS, DISTRACTORS = 4, 4
@@ -216,7 +216,7 @@ for name, make_recurrent in contenders.items():
 #
 # Every model starts on the plateau at $\log 4$: it has to discover that the first step
 # matters before it can learn anything. Each curve leaves the plateau when enough
-# gradient from the loss at step $T$ reaches step 1 — which is what chapters 5 and 6
+# gradient from the loss at step $T$ reaches step 1 — which is what chapters [7](07_rnn_and_bptt.ipynb) and [8](08_lstm.ipynb)
 # measured.
 
 # %%
@@ -229,7 +229,7 @@ fig
 # %% [markdown]
 # ## See it: where the gradient reaches, after training
 #
-# The same measurement as in chapters 5 and 6, now on the trained models and their own
+# The same measurement as in chapters [7](07_rnn_and_bptt.ipynb) and [8](08_lstm.ipynb), now on the trained models and their own
 # loss: $\|\partial L / \partial h_t\|$ for a fresh batch. A model that solved the task has
 # learned to carry the gradient (and the key) all the way back to step 1.
 

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 8 — A character-level language model
+# # Chapter 10 — A character-level language model
 #
 # The previous chapters built every piece: embeddings, an LSTM, the cross-entropy of the
 # next token. This chapter puts them together into a **language model** that reads text
@@ -25,7 +25,8 @@
 #    rate schedule, validation and checkpoints;
 # 3. check the model's gradients and compare it with PyTorch;
 # 4. measure perplexity against an n-gram baseline (Kneser-Ney smoothing);
-# 5. sample text with a temperature and top-$k$.
+# 5. sample text with a temperature and top-$k$;
+# 6. save and load a model, and train on your own text with the `tinylm` command.
 #
 # `TINYLM_FAST=1` uses the first 60,000 characters, a smaller LSTM and a few dozen steps:
 # the text it writes is gibberish. The full run (about two minutes on a laptop CPU)
@@ -35,7 +36,9 @@
 
 # %%
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -44,6 +47,7 @@ import tinylm as tl
 from tinylm.progress import progress_bar
 import tinylm.functional as F
 from tinylm import data, lm, models, optim, viz
+from tinylm.cli import main as tinylm_command
 from tinylm.ngram import KneserNeyLM
 
 FAST = os.environ.get("TINYLM_FAST") == "1"
@@ -58,7 +62,7 @@ tl.manual_seed(0)
 # $$p(x_1, \dots, x_T) = \prod_{t=1}^{T} p(x_t \mid x_1, \dots, x_{t-1}).$$
 #
 # The model only ever predicts the **next** token. Training minimises the average negative
-# log-likelihood of each next token (chapter 3's cross-entropy), in nats per token:
+# log-likelihood of each next token ([chapter 3](03_softmax_cross_entropy_perplexity.ipynb)'s cross-entropy), in nats per token:
 #
 # $$\mathcal{L} = -\frac{1}{T} \sum_{t=1}^{T} \log p(x_t \mid x_{<t}), \qquad
 # \text{PPL} = e^{\mathcal{L}}, \qquad \text{bits per character} = \frac{\mathcal{L}}{\ln 2}
@@ -79,7 +83,7 @@ print(f"{len(text):,} characters, a vocabulary of {V}; {len(train_ids):,} to tra
 # %% [markdown]
 # ## 2. The model, and how it reads a long text
 #
-# An embedding, an LSTM (chapter 6) and a linear read-out:
+# An embedding, an LSTM ([chapter 8](08_lstm.ipynb)) and a linear read-out:
 #
 # $$e_t = E[x_t], \qquad (h_t, c_t) = \operatorname{LSTM}(e_t, h_{t-1}, c_{t-1}), \qquad
 # p(\cdot \mid x_{\le t}) = \operatorname{softmax}(W h_t + b).$$
@@ -107,7 +111,7 @@ print(f"targets are the inputs one character later: {tokenizer.decode(y0[0][:20]
 # ## 3. From scratch: the training loop by hand
 #
 # One step: the next batch (with the state reset when a new pass over the text begins),
-# forward with the carried state, the loss, backward, clip the gradient norm (chapter 5:
+# forward with the carried state, the loss, backward, clip the gradient norm ([chapter 7](07_rnn_and_bptt.ipynb):
 # a recurrent network's gradient can explode), an Adam step, and detach the state.
 # Everything here is tinylm's public API; the loop is ours.
 
@@ -190,17 +194,11 @@ if torch is not None:
 # %% [markdown]
 # ## 5. The baseline: counting n-grams
 #
-# What does a neural network buy? An **n-gram model** predicts the next character from
-# the previous $n-1$ alone, by how often each continuation followed them in the training
-# text. Counts of unseen continuations are zero, so each order is mixed with the one
-# below (interpolated **Kneser-Ney** smoothing, `tinylm.ngram`):
-#
-# $$P_n(w \mid h) = \frac{\max(c(h\,w) - D,\, 0)}{c(h)}
-# + \frac{D \, N(h)}{c(h)}\, P_{n-1}(w \mid h'),$$
-#
-# where $h'$ is the context $h$ without its oldest character, $N(h)$ the number of
-# different characters seen after $h$, and $D = 0.75$ the discount. Counting takes
-# seconds and is a strong baseline for characters.
+# What does a neural network buy? [Chapter 4](04_ngram_language_models.ipynb) built the
+# answer to beat: an **n-gram model** predicts the next character from the previous
+# $n-1$ alone, by counting, with interpolated **Kneser–Ney** smoothing
+# (`tinylm.ngram.KneserNeyLM`). Counting takes seconds and is a strong baseline for
+# characters. Here it is counted on the same training text as the LSTM.
 
 # %%
 orders = (1, 2, 3) if FAST else (1, 2, 3, 4, 5)
@@ -324,6 +322,79 @@ for temperature, top_k in [(0.5, None), (1.0, None), (1.0, 5)]:
     print(f"--- temperature {temperature}, top_k {top_k}\n{prompt}{sample}\n")
 
 # %% [markdown]
+# ## 8. Schedules, checkpoints and your own text
+#
+# **Learning-rate schedules.** `Trainer` warms up linearly and then follows a cosine
+# (`lm.WarmupCosineLR`). `tinylm.optim` has the classic schedules as separate pieces,
+# each set on an optimizer and stepped once per optimizer step, as in PyTorch: a linear
+# warm-up, a cosine decay, a step decay. Warm-up keeps the first steps small while Adam's
+# moment estimates are still noisy; the decay lets the last steps settle into a minimum
+# instead of bouncing around it.
+
+# %%
+schedules = {
+    "lm.WarmupCosineLR (the Trainer's)": lambda o: lm.WarmupCosineLR(o, warmup_steps=50, total_steps=600),
+    "optim.LinearWarmup": lambda o: optim.LinearWarmup(o, warmup_steps=50),
+    "optim.CosineAnnealingLR": lambda o: optim.CosineAnnealingLR(o, T_max=600),
+    "optim.StepLR": lambda o: optim.StepLR(o, step_size=200, gamma=0.3),
+}
+fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+for name, make in schedules.items():
+    optimizer = optim.Adam([tl.zeros(1, requires_grad=True)], lr=3e-3)
+    scheduler, rates = make(optimizer), []
+    for _ in range(600):
+        rates.append(optimizer.lr)
+        scheduler.step()
+    ax.plot(rates, label=name)
+ax.set_xlabel("optimizer step")
+ax.set_ylabel("learning rate")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# **Saving and loading.** `tl.save` writes any nest of dicts, lists and arrays to one
+# `.npz` file (atomically: a crash never leaves half a file; never with pickle, so
+# loading a file cannot run code), and `tl.load` reads it back. A state dict saved from
+# one model loads into a fresh model of the same shape:
+
+# %%
+folder = Path(tempfile.mkdtemp())
+tl.save(model.state_dict(), folder / "lstm.npz")
+restored = models.build_model("lstm", V, **model_settings)
+restored.load_state_dict(tl.load(folder / "lstm.npz"))
+with tl.no_grad():
+    same = np.allclose(model(x0)[0].numpy(), restored(x0)[0].numpy())
+print(f"saved {sum(p.data.size for p in model.parameters()):,} numbers; the restored model gives the same logits: {same}")
+
+# %% [markdown]
+# **Your own text and the `tinylm` command.** Everything above is also one command:
+# `tinylm train` trains a model on the built-in corpus, a downloadable one
+# (`--data shakespeare`) or your own file or folder of files (`--data my_text.txt`:
+# `data.load_corpus` reads any UTF-8 text), with a progress bar, and saves a checkpoint
+# that resumes exactly (`--resume`); `tinylm generate` continues a prompt from a
+# checkpoint and `tinylm eval` measures it against an n-gram baseline. From a terminal:
+#
+# ```bash
+# tinylm train --model lstm --data my_text.txt --steps 2000 --out runs/mine
+# tinylm generate --checkpoint runs/mine/checkpoint.npz --prompt "Once" --temperature 0.8
+# tinylm eval --checkpoint runs/mine/checkpoint.npz
+# ```
+#
+# Here the same commands run from Python, on a file we write ourselves (a slice of the
+# corpus stands in for your text), with a small model and a few steps:
+
+# %%
+own_text = folder / "my_text.txt"
+own_text.write_text(text[:30_000], encoding="utf-8")
+run = folder / "run"
+tinylm_command(["train", "--data", str(own_text), "--steps", "10" if FAST else "100", "--embed-dim", "32",
+                "--hidden-size", "64", "--batch-size", "16", "--seq-len", "32", "--eval-every", "0", "--out", str(run), "--no-progress"])
+tinylm_command(["generate", "--checkpoint", str(run / "checkpoint.npz"), "--prompt", "The ", "--max-new-tokens", "80"])
+loaded, loaded_tokenizer, checkpoint = lm.load_checkpoint(run / "checkpoint.npz")
+print(f"the checkpoint: step {checkpoint['step']}, model {checkpoint['model_config']}, {loaded_tokenizer!r}")
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Why must the hidden state be reset when `next_batch()` starts a new pass, and
@@ -339,5 +410,5 @@ for temperature, top_k in [(0.5, None), (1.0, None), (1.0, 5)]:
 # 5. Implement **top-$p$** (nucleus) sampling in `reshape_distribution`: keep the
 #    smallest set of most likely characters whose probabilities add up to $p$. Check it
 #    against `lm.next_token_probabilities(z, top_p=0.9)`.
-# 6. Train on your own text: `data.load_corpus("path/to/file.txt")`. How many steps does
-#    the LSTM need to beat the 3-gram model?
+# 6. Train on your own text (`tinylm train --data path/to/file.txt`). How many steps does
+#    the LSTM need to beat the 3-gram model, and the 5-gram model (`tinylm eval`)?

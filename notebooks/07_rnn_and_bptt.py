@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 5 — Recurrent networks and backpropagation through time
+# # Chapter 7 — Recurrent networks and backpropagation through time
 #
 # Text arrives one token at a time, and what a token means depends on what came before. A
 # **recurrent neural network** (RNN) reads a sequence step by step and carries a
@@ -169,7 +169,7 @@ for fused in (False, True):
 # %% [markdown]
 # ## Check it
 #
-# The gradient check of chapter 2 on the fused layer, every parameter and the input at
+# The gradient check of [chapter 2](02_gradient_checking.ipynb) on the fused layer, every parameter and the input at
 # once (errors around $10^{-9}$ or below are expected in float64):
 
 # %%
@@ -298,6 +298,23 @@ class Recaller(nn.Module):
         return self.head(output[:, -1])
 
 
+# %% [markdown]
+# `Recaller` is a model of our own: an `nn.Module` whose layers are attributes. The module
+# finds their parameters itself and names them as PyTorch would (so a state dict moves
+# between the two), and every layer starts from PyTorch's initialisation (`nn.init`:
+# $U(-1/\sqrt{H}, 1/\sqrt{H})$ for the recurrent weights). Layers applied one after
+# another need no class at all (`nn.Sequential`), and a list of layers goes in an
+# `nn.ModuleList`, so that their parameters are found too:
+
+# %%
+print([name for name, _ in Recaller(4).named_parameters()])
+print("bound of the initial W_ih:", np.abs(Recaller(64).rnn.weight_ih_l0.numpy()).max(), "<= 1/√64 =", 1 / np.sqrt(64))
+readout = nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, SYMBOLS))
+stack = nn.ModuleList([nn.Linear(64, 64) for _ in range(3)])
+print([name for name, _ in readout.named_parameters()], [name for name, _ in stack.named_parameters()][:2], "...")
+
+
+# %%
 def train(max_norm, num_steps):
     tl.manual_seed(0)  # both runs start from the same weights and see the same batches
     generator = np.random.default_rng(0)

@@ -12,9 +12,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 6 — Long short-term memory (LSTM)
+# # Chapter 8 — Long short-term memory (LSTM)
 #
-# Chapter 5 ended with a problem: in an RNN the gradient reaching a step $k$ steps back is
+# [Chapter 7](07_rnn_and_bptt.ipynb) ended with a problem: in an RNN the gradient reaching a step $k$ steps back is
 # multiplied by $k$ matrices $\operatorname{diag}(1 - h^2)\,W_{hh}$ and fades away
 # geometrically. The **LSTM** (Hochreiter and Schmidhuber, 1997; the forget gate from Gers
 # et al., 2000) fixes this with a second state, the **cell** $c_t$, which is updated by
@@ -207,7 +207,7 @@ if torch is not None:
 # %% [markdown]
 # ## 5. See it: how far back does the gradient reach?
 #
-# As in chapter 5: 60 steps, the loss $L = \|h_T\|^2$ on the last step only, and
+# As in [chapter 7](07_rnn_and_bptt.ipynb): 60 steps, the loss $L = \|h_T\|^2$ on the last step only, and
 # $\|\partial L / \partial h_t\|$ for every $t$. The highway is only as open as the forget
 # gates: with PyTorch's initialisation the pre-activations are near $0$, so
 # $f \approx \sigma(0) = 0.5$ and the cell halves its memory at every step. That is why
@@ -242,7 +242,7 @@ fig
 # LSTM with $f \approx 0.5$ is no better: its cell halves what it carries at every step.
 # Each unit of forget bias bends the line up, and at $f \approx 0.95$ the gradient from 60
 # steps back is still of order one — the highway is open. Training finds such gates on
-# its own where a task needs memory: chapter 7 trains the three cells on a memory task.
+# its own where a task needs memory: [chapter 9](09_gru.ipynb) trains the three cells on a memory task.
 
 # %% [markdown]
 # ## Exercises

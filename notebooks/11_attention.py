@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 9 — Attention
+# # Chapter 11 — Attention
 #
 # A recurrent network squeezes everything it has read into one hidden vector. **Attention**
 # lets a model look back at *all* the positions it has read, and decide, for each output,
@@ -24,13 +24,13 @@
 # 1. derive scaled dot-product attention and see why it divides by $\sqrt{d}$;
 # 2. write it from scratch with tensor ops, with boolean and causal masks;
 # 3. compare tinylm's fused attention (backward worked out by hand) with the composed
-#    one (autograd), with the gradient check and with PyTorch;
-# 4. train a sequence-to-sequence model with additive attention to reverse strings, and
-#    look at where it attends.
+#    one (autograd), with the gradient check and with PyTorch, and time the two;
+# 4. meet the other classic score, additive attention, which the next chapter puts to
+#    work in a translation model.
 #
-# `TINYLM_FAST=1` trains the seq2seq model for 40 steps instead of 600: its attention map
-# is still a blur. The full run (about a minute on a laptop CPU) reverses strings
-# almost perfectly, and its attention map is a sharp anti-diagonal.
+# `TINYLM_FAST=1` times the two attentions at two sequence lengths instead of four and
+# repeats each timing twice instead of ten times; everything else is the same. The full
+# run takes well under a minute on a laptop CPU.
 
 # %%
 import os
@@ -40,9 +40,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tinylm as tl
-from tinylm.progress import progress_bar
 import tinylm.functional as F
-from tinylm import nn, optim, viz
+from tinylm import viz
 
 FAST = os.environ.get("TINYLM_FAST") == "1"
 tl.manual_seed(0)
@@ -228,81 +227,23 @@ for length in (64, 128) if FAST else (64, 128, 256, 512):
     print(f"{length:>7}{times[0]:>12.1f}{times[1]:>15.1f}")
 
 # %% [markdown]
-# ## 4. Attention in a sequence-to-sequence model
+# ## 4. Where attention came from: additive attention
 #
-# Attention was invented for translation (Bahdanau, Cho and Bengio, 2015). An **encoder**
-# GRU reads the source $x_1 \dots x_S$ and keeps its state at every position,
-# $s_1 \dots s_S$. A **decoder** GRU writes the output one token at a time; before each
-# step it attends over the encoder states with its previous state $h_{t-1}$ as the query.
-# Bahdanau's score is a small network instead of a dot product (**additive attention**):
+# Attention was invented for translation (Bahdanau, Cho and Bengio, 2015), before the
+# scaled dot product. A decoder writing the translation word by word looked back at the
+# encoder's states $s_1 \dots s_S$ of the source sentence, with its own previous state
+# $h$ as the query, and scored each of them with a small network instead of a dot
+# product (**additive attention**):
 #
-# $$e_{tj} = v^\top \tanh(W_q h_{t-1} + W_k s_j), \qquad
-# \alpha_{tj} = \operatorname{softmax}_j(e_{tj}), \qquad c_t = \sum_j \alpha_{tj} s_j,$$
+# $$e_j = v^\top \tanh(W_q h + W_k s_j), \qquad \alpha_j = \operatorname{softmax}_j(e_j),
+# \qquad c = \sum_j \alpha_j s_j.$$
 #
-# $$h_t = \operatorname{GRU}([\,\text{embed}(y_{t-1});\, c_t\,],\, h_{t-1}), \qquad
-# p(y_t \mid y_{<t}, x) = \operatorname{softmax}(W_o [\,h_t; c_t\,] + b_o).$$
-#
-# The task is generated: **reverse a random string** of letters. Without attention the
-# decoder must recall the first letter of the source from a state that has since read all
-# the others; with attention, output step $t$ can simply look at source position $S + 1 - t$.
-# Training uses *teacher forcing*: the decoder is fed the true previous letter.
-
-# %%
-letters = "abcdefghij"
-START = len(letters)  # the decoder's first input: a token that is not a letter
-length = 8
-
-
-def reversal_batch(batch_size):
-    source = rng.integers(0, len(letters), size=(batch_size, length))
-    target = source[:, ::-1].copy()
-    target_in = np.concatenate([np.full((batch_size, 1), START), target[:, :-1]], axis=1)
-    return source, target_in, target
-
-
-seq2seq = nn.Seq2Seq(source_vocab=len(letters), target_vocab=len(letters) + 1, embed_dim=16, hidden_size=64)
-optimizer = optim.Adam(seq2seq.parameters(), lr=1e-2)
-losses = []
-for step in progress_bar(range(40 if FAST else 600), desc="seq2seq"):
-    source, target_in, target = reversal_batch(64)
-    loss = F.cross_entropy(seq2seq(source, target_in), target)
-    optimizer.zero_grad()
-    loss.backward()
-    optim.clip_grad_norm_(seq2seq.parameters(), max_norm=1.0)
-    optimizer.step()
-    losses.append(loss.item())
-
-source, _, target = reversal_batch(500)
-predicted, attention_weights = seq2seq.greedy_decode(source, start_id=START, length=length)
-predicted = predicted.numpy()
-print(f"letters right: {(predicted == target).mean():.1%}, whole strings right: {(predicted == target).all(axis=1).mean():.1%}")
-for row in range(3):
-    print("".join(letters[i] for i in source[row]), "->", "".join(letters[i] for i in predicted[row]))
-
-# %%
-fig = viz.plot_loss(losses, smooth=20, ylabel="cross-entropy (nats)", log_scale=True)
-fig.axes[0].set_title("learning to reverse strings")
-fig
-
-# %% [markdown]
-# ## See it: where the decoder looks
-#
-# The attention weights $\alpha_{tj}$ while decoding one string: row $t$ is output step
-# $t$, column $j$ source position $j$. A model that learned to reverse looks at the last
-# source letter first, then the one before, and so on: an **anti-diagonal**. Nobody told
-# it to; the alignment is learned from the loss alone.
-
-# %%
-example = 0
-fig = viz.plot_attention(
-    attention_weights.numpy()[example],
-    x_labels=[letters[i] for i in source[example]],
-    y_labels=[letters[i] for i in predicted[example]],
-)
-ax = fig.axes[0]
-ax.set_xlabel("source letter")
-ax.set_ylabel("output letter")
-fig
+# The rest is what this chapter built: weights that sum to one, masks for padding, a
+# weighted average of the values. [Chapter 12](12_seq2seq_with_attention.ipynb) writes
+# additive attention from scratch, puts it between an encoder and a decoder
+# (`nn.AdditiveAttention`, `nn.Seq2Seq`), and trains it to translate numbers into words;
+# [chapter 13](13_transformer.ipynb) builds a model out of scaled dot-product attention
+# alone.
 
 # %% [markdown]
 # ## Exercises
@@ -310,15 +251,14 @@ fig
 # 1. Show that $\operatorname{Attention}(Q, K, V)$ does not change when the same
 #    permutation is applied to the rows of $K$ and of $V$. What does that say about the
 #    order of the keys, and what must be added to a model made only of attention to tell
-#    positions apart? (Chapter 10.)
+#    positions apart? ([Chapter 13](13_transformer.ipynb).)
 # 2. A query whose keys are *all* masked: what does `attention_from_scratch` return, and
 #    what does `F.scaled_dot_product_attention`? Which behaviour would you rather have in
 #    a padded batch, and why?
 # 3. Derive $\partial \mathcal{L} / \partial A$ above from the softmax Jacobian
 #    $\partial p_j / \partial a_m = p_j(\delta_{jm} - p_m)$, and check the identity
 #    $D_i = \sum_j P_{ij} (\partial \mathcal{L} / \partial P_{ij}) = G_i \cdot O_i$ numerically.
-# 4. Replace the reversal task by *sorting* the letters. What does the attention map
-#    look like now, and why is it no longer a fixed pattern?
-# 5. Replace the additive score $v^\top \tanh(W_q h + W_k s)$ by a scaled dot product
-#    $h^\top W s / \sqrt{d}$. Does the model still learn to reverse? How many parameters
-#    does each score use?
+# 4. How many parameters does the additive score $v^\top \tanh(W_q h + W_k s)$ use, with
+#    $h, s \in \mathbb{R}^{d}$ and a hidden size $d_a$, and how many does a bilinear score
+#    $h^\top W s / \sqrt{d}$? How many multiplications does each take for $L$ queries and
+#    $S$ keys? Which one can be written as one matrix product for all the queries at once?
