@@ -62,7 +62,7 @@ def main() -> None:
         models[label] = build_model(name, tokenizer.vocab_size, **sizes, **options)
     context = models["gpt"].context_length
 
-    trainers = {label: Trainer(model, tokenizer, ids, ids[:1000], TrainConfig(batch_size=32, seq_len=context)) for label, model in models.items()}
+    trainers = {label: Trainer(model, tokenizer, ids, ids[-3000:], TrainConfig(batch_size=32, seq_len=context)) for label, model in models.items()}
     times = interleaved({label: trainer.train_step for label, trainer in trainers.items()}, rounds)
     report(f"one training step, batch 32 x {context} (width {args.width}, {args.layers} layers)", times, "gpt")
     for label, trainer in trainers.items():
