@@ -91,8 +91,9 @@ print("PyTorch for the cross-checks:", torch.__version__ if torch is not None el
 #
 # $$\frac{\partial L}{\partial x} = \frac{1}{r}\Big(g - \frac{x}{r}\,\frac{\langle g, x/r\rangle}{E}\Big), \qquad g = w \odot \frac{\partial L}{\partial y},$$
 #
-# the upstream gradient with its component along $y = x/r$ removed (a shift of $x$ along
-# itself does not change $y$), which is what `F.rms_norm`'s hand-written backward computes.
+# the upstream gradient with its component along $y = x/r$ removed (exactly so when
+# $\varepsilon = 0$: scaling $x$ does not change $y$), which is what `F.rms_norm`'s
+# hand-written backward computes.
 #
 # From scratch, with tensor operations:
 
@@ -598,11 +599,13 @@ print(f"gpt - llama: {summary['gpt'] - summary['llama']:+.4f} nats per character
 # %%
 llama = runs["llama", seeds[0]]["model"]
 prompt = "def "
+written = {}
 for use_cache in (True, False):
     started = time.perf_counter()
-    written = lm.generate(llama, tokenizer, prompt, max_new_tokens=60 if FAST else 200, temperature=0.8, seed=0, use_cache=use_cache)
+    written[use_cache] = lm.generate(llama, tokenizer, prompt, max_new_tokens=60 if FAST else 200, temperature=0.8, seed=0, use_cache=use_cache)
     print(f"use_cache={use_cache}: {time.perf_counter() - started:.2f} s")
-print(prompt + written)
+print("the same text with and without the cache:", written[True] == written[False])
+print(prompt + written[True])
 
 # %% [markdown]
 # The same from the command line: `tinylm train --model llama --steps 2000`, then
