@@ -584,7 +584,7 @@ print(f"gpt - llama: {summary['gpt'] - summary['llama']:+.4f} nats per character
 # recipe, 0.030 for LLaMA's): two seeds suggest an edge for LLaMA's parts at this scale,
 # they do not establish it; more seeds and longer runs would. The times per step above
 # were taken one run after the other on a busy machine and say little; measured
-# interleaved (`benchmarks/recipes.py`), a step of LLaMA's recipe took 0.84 to 0.93 times
+# interleaved (`benchmarks/recipes.py`), a step of LLaMA's recipe took 0.84 to 0.96 times
 # as long as GPT-2's (no biases to add, RMSNorm cheaper than LayerNorm, no position table),
 # so the same steps cost it no more time.
 #
