@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinylm as tl
-from hf_folders import small_gpt2_with_tokenizer
+from hf_folders import small_gpt2_with_tokenizer, small_llama
 from tinylm.cli import build_parser, main
 from tinylm.data import builtin_corpus
 
@@ -219,6 +219,15 @@ def test_a_pretrained_name_offline_says_where_to_put_the_files(tmp_path, monkeyp
     message = one_line_error(capsys, ["generate", "--pretrained", "gpt2"])
     assert "could not download 'gpt2' from the Hugging Face hub" in message
     assert f"config.json, model.safetensors, vocab.json, merges.txt from https://huggingface.co/openai-community/gpt2/tree/main by hand and put them in {tmp_path / 'cache' / 'models' / 'gpt2'}" in message
+
+
+def test_a_folder_without_gpt2_tokenizer_files_is_named_in_one_line(tmp_path, capsys):
+    """A LLaMA folder loads as a model, but its tokenizer is SentencePiece's, which tinylm does not read."""
+    small_llama(tmp_path / "llama")
+    capsys.readouterr()
+    message = one_line_error(capsys, ["generate", "--pretrained", str(tmp_path / "llama")])
+    assert "has no vocab.json and merges.txt: a GPT-2 tokenizer folder has" in message
+    assert message.strip().endswith("tinylm reads only GPT-2-style tokenizer files")
 
 
 def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, capsys):

@@ -201,7 +201,10 @@ def _open_pretrained(name_or_folder: str, allow_pickle: bool, device: str = "cpu
     """The model and tokenizer of a pretrained model's folder (a name is downloaded once, then cached)."""
     folder = hub.resolve(name_or_folder)
     model, _ = load_pretrained(folder, allow_pickle=allow_pickle, device=device)
-    tokenizer = BPETokenizer.from_pretrained(folder)
+    try:
+        tokenizer = BPETokenizer.from_pretrained(folder)
+    except FileNotFoundError as error:  # e.g. a LLaMA folder: its SentencePiece tokenizer is not one tinylm reads
+        raise UsageError(f"{error}; tinylm reads only GPT-2-style tokenizer files") from None
     if tokenizer.vocab_size > model.vocab_size:
         raise UsageError(f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens, more than the model's vocabulary of {model.vocab_size}")
     return model, tokenizer
