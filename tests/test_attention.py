@@ -360,3 +360,162 @@ def test_additive_attention_shape_error():
     attention = nn.AdditiveAttention(3, 4, 5)
     with pytest.raises(tl.ShapeError, match=r"expected query \(B, L, Q\).* got query \(2, 3\)"):
         attention(tl.randn(2, 3), tl.randn(2, 6, 4), tl.randn(2, 6, 2))
+
+
+# ---------------------------------------------------------------- grouped-query and rotary attention
+
+# (num_heads, num_kv_heads, rotary, bias): every option alone and together; 4 heads share 4, 2 or 1 key-value heads
+OPTIONS = [(4, 4, False, True), (4, 2, False, True), (4, 1, False, False), (4, 4, True, True), (4, 2, True, False), (2, 1, True, True)]
+OPTION_IDS = ["plain", "gqa", "mqa no bias", "rotary", "gqa rotary no bias", "mqa rotary"]
+
+
+def _modern_mha(num_heads, num_kv_heads, rotary, bias, embed_dim=8, theta=100.0, device="cpu"):
+    """A MultiheadAttention with the options and random biases (they start at zero)."""
+    mha = nn.MultiheadAttention(embed_dim, num_heads, bias, num_kv_heads, rotary, rotary_theta=theta, max_positions=32).to(device)
+    rng = np.random.default_rng(20)
+    for parameter in mha.parameters():
+        if parameter.ndim == 1:
+            parameter.data[...] = tl.tensor(rng.standard_normal(parameter.shape), dtype=parameter.dtype, device=device).data
+    return mha
+
+
+def attention_reference(x, mha, positions, causal=True):
+    """The layer from its formula in NumPy (float64): project, split the heads, turn each
+    interleaved pair of q and k as a complex number by e^{i·p·θᵢ}, give each key-value head
+    to its G query heads by copying it (np.repeat), softmax(QKᵀ/√D) V, out-project."""
+    W, b = mha.in_proj_weight.numpy().astype(np.float64), mha.in_proj_bias
+    b = np.zeros(W.shape[0]) if b is None else b.numpy().astype(np.float64)
+    H, K, D = mha.num_heads, mha.num_kv_heads, mha.head_dim
+    B, T, E = x.shape
+    projected = x @ W.T + b
+    q = projected[..., :E].reshape(B, T, H, D).transpose(0, 2, 1, 3)
+    k, v = (projected[..., E + i * K * D : E + (i + 1) * K * D].reshape(B, T, K, D).transpose(0, 2, 1, 3) for i in range(2))
+    if mha.rotary is not None:
+        angles = np.asarray(positions)[:, None] * mha.rotary.theta ** (-np.arange(0, D, 2) / D)
+
+        def turn(t):
+            turned = (t[..., 0::2] + 1j * t[..., 1::2]) * np.exp(1j * angles)
+            return np.stack([turned.real, turned.imag], axis=-1).reshape(t.shape)
+
+        q, k = turn(q), turn(k)
+    k, v = np.repeat(k, H // K, axis=1), np.repeat(v, H // K, axis=1)
+    scores = q @ k.swapaxes(-1, -2) / math.sqrt(D)
+    if causal:
+        scores = np.where(np.tri(T, dtype=bool), scores, -np.inf)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    heads = (weights @ v).transpose(0, 2, 1, 3).reshape(B, T, E)
+    out_b = mha.out_proj.bias
+    return heads @ mha.out_proj.weight.numpy().T + (0 if out_b is None else out_b.numpy()), weights
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-5)], ids=["float64", "float32"])
+@pytest.mark.parametrize("num_heads, num_kv_heads, rotary, bias", OPTIONS, ids=OPTION_IDS)
+def test_modern_attention_matches_its_formula(device, num_heads, num_kv_heads, rotary, bias, dtype, tolerance):
+    mha = _modern_mha(num_heads, num_kv_heads, rotary, bias, device=device).to(dtype)
+    x = np.random.default_rng(21).standard_normal((2, 6, 8))
+    out, weights = mha(tl.tensor(x, dtype=dtype, device=device), is_causal=True, average_attn_weights=False)
+    expected, expected_weights = attention_reference(x, mha, np.arange(6))
+    assert out.dtype == dtype and weights.shape == (2, num_heads, 6, 6)
+    assert_close(out, expected, tolerance, tolerance, name="output")
+    assert_close(weights, expected_weights, tolerance, tolerance, name="weights per head")
+
+
+def test_modern_attention_layout_and_init():
+    gqa = nn.MultiheadAttention(8, 4, num_kv_heads=2)
+    shapes = {name: p.shape for name, p in gqa.named_parameters()}
+    assert shapes == {"in_proj_weight": (16, 8), "in_proj_bias": (16,), "out_proj.weight": (8, 8), "out_proj.bias": (8,)}
+    assert np.abs(gqa.in_proj_weight.numpy()).max() <= math.sqrt(6 / (16 + 8))  # Xavier-uniform of its own shape
+    plain = nn.MultiheadAttention(8, 4, bias=False, rotary=True)
+    assert [name for name, _ in plain.named_parameters()] == ["in_proj_weight", "out_proj.weight"]  # no bias in any projection
+    assert plain.in_proj_weight.shape == (24, 8)  # PyTorch's (3E, E) when every head has its keys and values
+    assert "num_kv_heads=2" in repr(gqa) and "rotary=True, max_positions=2048" in repr(plain)
+
+
+@pytest.mark.parametrize("num_heads, num_kv_heads, rotary, bias", OPTIONS, ids=OPTION_IDS)
+def test_modern_attention_matches_torch_sdpa_with_gqa(torch, num_heads, num_kv_heads, rotary, bias):
+    """PyTorch's F.scaled_dot_product_attention(enable_gqa=True), with rotary turns written as
+    Meta's LLaMA code writes them (complex multiplication): output and every gradient."""
+    if "enable_gqa" not in torch.nn.functional.scaled_dot_product_attention.__doc__:
+        pytest.skip("this PyTorch has no enable_gqa")
+    mha = _modern_mha(num_heads, num_kv_heads, rotary, bias).to(np.float64)
+    x = np.random.default_rng(22).standard_normal((2, 5, 8))
+    ours_x = tl.tensor(x, requires_grad=True)
+    out, _ = mha(ours_x, is_causal=True)
+    upstream = np.cos(out.numpy())
+    out.backward(tl.tensor(upstream))
+
+    params = {name: torch.tensor(p.numpy(), requires_grad=True) for name, p in mha.named_parameters()}
+    theirs_x = torch.tensor(x, requires_grad=True)
+    E, K, D = 8, num_kv_heads, mha.head_dim
+    projected = torch.nn.functional.linear(theirs_x, params["in_proj_weight"], params.get("in_proj_bias"))
+    q, k, v = projected.split([E, K * D, K * D], dim=-1)
+    q, k, v = (t.reshape(2, 5, -1, D).transpose(1, 2) for t in (q, k, v))
+    if rotary:
+        angles = torch.arange(5, dtype=torch.float64)[:, None] * 100.0 ** (-torch.arange(0, D, 2, dtype=torch.float64) / D)
+        turn = torch.polar(torch.ones_like(angles), angles)
+        q, k = (torch.view_as_real(torch.view_as_complex(t.reshape(*t.shape[:-1], D // 2, 2)) * turn).flatten(-2) for t in (q, k))
+    heads = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    expected = torch.nn.functional.linear(heads.transpose(1, 2).reshape(2, 5, E), params["out_proj.weight"], params.get("out_proj.bias"))
+    expected.backward(torch.tensor(upstream))
+    assert_close(out, expected, 1e-12, 1e-12, name="output")
+    assert_close(ours_x.grad, theirs_x.grad, 1e-10, 1e-12, name="grad of x")
+    for name, parameter in mha.named_parameters():
+        assert_close(parameter.grad, params[name].grad, 1e-10, 1e-12, name=f"grad of {name}")
+
+
+@pytest.mark.parametrize("num_heads, num_kv_heads, rotary, bias", OPTIONS, ids=OPTION_IDS)
+def test_modern_attention_gradcheck(float64, device, num_heads, num_kv_heads, rotary, bias):
+    mha = _modern_mha(num_heads, num_kv_heads, rotary, bias, device=device)
+    x = _random((2, 4, 8), np.random.default_rng(23), device, np.float64)
+    assert tl.gradcheck(lambda x: mha(x, is_causal=True)[0], (x,))
+    assert tl.gradcheck(lambda *params: mha(x, is_causal=True)[0], mha.parameters())
+
+
+@pytest.mark.parametrize("pieces", [[7], [1] * 7, [3, 1, 3]], ids=["whole", "one by one", "3+1+3"])
+@pytest.mark.parametrize("num_heads, num_kv_heads, rotary, bias", OPTIONS, ids=OPTION_IDS)
+def test_modern_attention_through_a_cache_equals_one_pass(float64, device, num_heads, num_kv_heads, rotary, bias, pieces):
+    """The cache holds H_kv heads of rotated keys; each new query is turned by its own position."""
+    mha = _modern_mha(num_heads, num_kv_heads, rotary, bias, device=device)
+    x = tl.tensor(np.random.default_rng(24).standard_normal((2, 7, 8)), device=device)
+    with tl.no_grad():
+        expected, _ = mha(x, is_causal=True)
+        cache, outputs, start = nn.LayerCache(capacity=2), [], 0
+        for size in pieces:
+            outputs.append(mha(x[:, start : start + size], is_causal=True, cache=cache, need_weights=False)[0])
+            start += size
+    assert cache.keys.shape[:2] == (2, num_kv_heads) and cache.length == 7
+    assert_close(tl.concat(outputs, axis=1), expected, 0, 1e-12, name="outputs through the cache")
+
+
+def test_rotary_attention_depends_only_on_relative_positions(float64):
+    """Shifting every position by the same amount turns q and k alike: the scores, and so
+    the output, stay the same; explicit positions are those of the formula."""
+    mha = _modern_mha(4, 2, True, True)
+    x = tl.tensor(np.random.default_rng(25).standard_normal((2, 5, 8)))
+    at_zero, _ = mha(x, is_causal=True)
+    shifted, _ = mha(x, is_causal=True, positions=np.arange(11, 16))
+    assert_close(shifted, at_zero, 0, 1e-12, name="output with every position shifted by 11")
+    gaps = np.array([0, 2, 3, 7, 8])
+    spread, _ = mha(x, is_causal=True, positions=gaps)
+    assert_close(spread, attention_reference(x.numpy(), mha, gaps)[0], 1e-12, 1e-12, name="output at positions 0, 2, 3, 7, 8")
+    assert not np.allclose(spread.numpy(), at_zero.numpy())
+    per_sequence, _ = mha(x, is_causal=True, positions=np.array([[[0, 1, 2, 3, 4]], [[0, 2, 3, 7, 8]]]))  # (B, 1, L)
+    assert_close(per_sequence[1], spread[1], 0, 1e-12, name="the second sequence at its own positions")
+
+
+def test_modern_attention_errors():
+    with pytest.raises(ValueError, match=r"num_kv_heads must divide num_heads \(4\), each key-value head serving a group of query heads; got num_kv_heads=3"):
+        nn.MultiheadAttention(8, 4, num_kv_heads=3)
+    with pytest.raises(ValueError, match="got num_kv_heads=0"):
+        nn.MultiheadAttention(8, 4, num_kv_heads=0)
+    with pytest.raises(ValueError, match="RotaryEmbedding: head_dim must be even"):
+        nn.MultiheadAttention(6, 2, rotary=True)
+    x = tl.randn(2, 5, 8)
+    with pytest.raises(ValueError, match="positions turn rotary queries and keys; this attention has rotary=False"):
+        nn.MultiheadAttention(8, 2)(x, positions=np.arange(5))
+    rotary = nn.MultiheadAttention(8, 2, rotary=True, max_positions=8)
+    with pytest.raises(ValueError, match="rotary positions are for self-attention: give the query only"):
+        rotary(x, tl.randn(2, 3, 8))
+    with pytest.raises(IndexError, match=r"positions must lie in \[0, 7\] \(max_positions=8\), got 9"):
+        rotary(x, positions=np.arange(5, 10))

@@ -267,7 +267,7 @@ def test_tokenizer_and_model_together_equal_hugging_face(transformers, folders, 
 
 def test_bad_inputs():
     bert = tiny_bert()
-    with pytest.raises(tl.ShapeError, match=r"expected token ids of shape \(batch, length\), got shape \(3,\)"):
+    with pytest.raises(tl.ShapeError, match=r"expected token ids of shape \(batch, time\), got shape \(3,\)"):
         bert(np.array([1, 2, 3]))
     with pytest.raises(tl.ShapeError, match=r"a sequence of 7 tokens is longer than the model's context_length .* 6"):
         bert(np.ones((1, 7), dtype=np.int64))

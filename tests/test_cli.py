@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinylm as tl
-from hf_folders import small_gpt2_with_tokenizer
+from hf_folders import small_gpt2_with_tokenizer, small_llama
 from tinylm.cli import build_parser, main
 from tinylm.data import builtin_corpus
 
@@ -52,6 +52,26 @@ def test_other_models_and_tokenizers(tmp_path, corpus, model, options):
     args = ["train", "--model", model, "--data", str(corpus), "--out", str(tmp_path / model), "--steps", "2", "--batch-size", "2", "--seq-len", "8", "--no-progress"]
     assert main(args + options + ["--tokenizer", "bpe", "--bpe-merges", "20"]) == 0
     assert tl.load(tmp_path / model / "checkpoint.npz")["tokenizer"]["type"] == "bpe"
+
+
+def test_train_generate_and_eval_the_llama_recipe(tmp_path, corpus, capsys):
+    """`tinylm train --model llama` trains the GPT with LLaMA's parts; its checkpoint rebuilds it,
+    and generation through the key-value cache writes what generation without it writes."""
+    options = ["--context-length", "8", "--embed-dim", "16", "--num-heads", "4", "--num-kv-heads", "2", "--num-layers", "1"]
+    args = ["train", "--model", "llama", "--data", str(corpus), "--out", str(tmp_path / "llama"), "--steps", "3", "--batch-size", "2", "--seq-len", "8", "--no-progress"]
+    assert main(args + options) == 0
+    checkpoint = tmp_path / "llama" / "checkpoint.npz"
+    config = tl.load(checkpoint)["model_config"]
+    assert config["model"] == "llama" and config["num_kv_heads"] == 2
+    assert (config["norm"], config["mlp"], config["positions"], config["bias"]) == ("rms", "swiglu", "rope", False)
+    capsys.readouterr()
+    generate = ["generate", "--checkpoint", str(checkpoint), "--prompt", "a sm", "--max-new-tokens", "12", "--seed", "3"]
+    assert main(generate) == 0  # 4 + 12 tokens: past the context of 8, where the window slides
+    written = capsys.readouterr().out
+    assert written.startswith("a sm") and len(written) == len("a sm") + 12 + 1
+    assert main(generate + ["--no-cache"]) == 0 and capsys.readouterr().out == written
+    assert main(["eval", "--checkpoint", str(checkpoint), "--ngram-order", "0"]) == 0
+    assert capsys.readouterr().out.startswith("llama after 3 steps, on ")
 
 
 def test_resuming_in_a_fresh_process_continues_bit_for_bit(tmp_path, corpus):
@@ -199,6 +219,15 @@ def test_a_pretrained_name_offline_says_where_to_put_the_files(tmp_path, monkeyp
     message = one_line_error(capsys, ["generate", "--pretrained", "gpt2"])
     assert "could not download 'gpt2' from the Hugging Face hub" in message
     assert f"config.json, model.safetensors, vocab.json, merges.txt from https://huggingface.co/openai-community/gpt2/tree/main by hand and put them in {tmp_path / 'cache' / 'models' / 'gpt2'}" in message
+
+
+def test_a_folder_without_gpt2_tokenizer_files_is_named_in_one_line(tmp_path, capsys):
+    """A LLaMA folder loads as a model, but its tokenizer is SentencePiece's, which tinylm does not read."""
+    small_llama(tmp_path / "llama")
+    capsys.readouterr()
+    message = one_line_error(capsys, ["generate", "--pretrained", str(tmp_path / "llama")])
+    assert "has no vocab.json and merges.txt: a GPT-2 tokenizer folder has" in message
+    assert message.strip().endswith("tinylm reads only GPT-2-style tokenizer files")
 
 
 def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, capsys):

@@ -9,13 +9,18 @@ import tinylm as tl
 from tinylm import nn
 
 
-def small_gpt(device: str = "cpu", context_length: int = 12) -> nn.GPT:
-    return nn.GPT(vocab_size=17, context_length=context_length, embed_dim=16, num_heads=4, num_layers=2, tie_weights=True).to(device)
+LLAMA = {"norm": "rms", "mlp": "swiglu", "positions": "rope", "bias": False}
+RECIPES = {"gpt-2": {}, "llama": LLAMA, "llama gqa": {**LLAMA, "num_kv_heads": 2}}
 
 
+def small_gpt(device: str = "cpu", context_length: int = 12, **recipe) -> nn.GPT:
+    return nn.GPT(vocab_size=17, context_length=context_length, embed_dim=16, num_heads=4, num_layers=2, tie_weights=True, **recipe).to(device)
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES))
 @pytest.mark.parametrize("pieces", [[12], [1] * 12, [5, 1, 3, 1, 2], [2, 7, 3]])
-def test_pieces_through_a_cache_give_the_logits_of_one_pass(float64, device, pieces):
-    model = small_gpt(device)
+def test_pieces_through_a_cache_give_the_logits_of_one_pass(float64, device, pieces, recipe):
+    model = small_gpt(device, **RECIPES[recipe])
     ids = np.random.default_rng(0).integers(0, 17, (3, 12))
     with tl.no_grad():
         expected = model(ids)
@@ -26,6 +31,7 @@ def test_pieces_through_a_cache_give_the_logits_of_one_pass(float64, device, pie
             start += size
             assert cache.length == start  # the position of the next token
     assert_close(tl.concat(logits, axis=1), expected, rtol=0, atol=1e-12, name="logits through the cache")
+    assert cache.layers[0].keys.shape[1] == model.blocks[0].attention.num_kv_heads  # GQA: fewer heads held
 
 
 def test_the_cache_keeps_what_it_held_when_it_grows():

@@ -41,6 +41,7 @@ TINY = {
     "gru": {"embed_dim": 8, "hidden_size": 16, "num_layers": 2},
     "rnn": {"embed_dim": 8, "hidden_size": 16},
     "gpt": {"context_length": 16, "embed_dim": 16, "num_heads": 2, "num_layers": 1},
+    "llama": {"context_length": 16, "embed_dim": 16, "num_heads": 2, "num_layers": 1, "num_kv_heads": 1},
 }
 CONFIG = dict(steps=8, batch_size=4, seq_len=8, warmup_steps=2, eval_every=4, eval_batches=2)
 
@@ -56,12 +57,12 @@ def parameters_of(model) -> dict:
 # ------------------------------------------------------------------ models
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "rnn", "gpt"])
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn", "gpt", "llama"])
 def test_every_model_maps_ids_to_next_token_logits(name, device):
     model = tiny_model(name, device)
     logits, state = model(tl.zeros(3, 5, dtype=np.int64, device=device))
     assert logits.shape == (3, 5, TOKENIZER.vocab_size) and logits.device == device
-    assert (state is None) == (name == "gpt")
+    assert (state is None) == (name in ("gpt", "llama"))
     assert model.config["model"] == name and model.config["vocab_size"] == TOKENIZER.vocab_size
     assert {key: model.config[key] for key in TINY[name]} == TINY[name]
 
@@ -81,7 +82,7 @@ def test_the_gpt_refuses_more_than_its_context():
 
 
 def test_model_registry_errors_and_config_round_trip():
-    with pytest.raises(ValueError, match=r"unknown model 'transformer': expected one of \['lstm', 'gru', 'rnn', 'gpt'\]"):
+    with pytest.raises(ValueError, match=r"unknown model 'transformer': expected one of \['lstm', 'gru', 'rnn', 'gpt', 'llama'\]"):
         build_model("transformer", 10)
     with pytest.raises(ValueError, match="model 'lstm' has no setting num_heads"):
         build_model("lstm", 10, num_heads=2)
@@ -113,11 +114,11 @@ def test_warmup_then_cosine_schedule():
 
 
 @pytest.mark.trains
-@pytest.mark.parametrize("name", ["lstm", "gpt"])
+@pytest.mark.parametrize("name", ["lstm", "gpt", "llama"])
 def test_training_lowers_the_loss(name, device):
     """30 steps lower the mean loss of 5 steps by more than 0.3 nats. Measured over seeds 0-3
     and OpenBLAS's SkylakeX, Haswell (also single-threaded), Sandybridge and Prescott kernels:
-    by 0.97-1.31 (lstm) and 2.09-2.29 (gpt)."""
+    by 0.97-1.31 (lstm), 2.09-2.29 (gpt) and 2.16-2.30 (llama)."""
     config = TrainConfig(**{**CONFIG, "steps": 30, "lr": 3e-2, "device": device})
     trainer = Trainer(tiny_model(name), TOKENIZER, TRAIN_IDS, VAL_IDS, config)
     history = trainer.train(progress=False)
@@ -148,7 +149,7 @@ def test_a_text_shorter_than_one_training_window_is_refused():
         Trainer(tiny_model("gpt"), TOKENIZER, ids[:40], ids[40:], TrainConfig())
 
 
-@pytest.mark.parametrize("name", ["lstm", "gpt"])
+@pytest.mark.parametrize("name", ["lstm", "gpt", "llama"])
 def test_resuming_from_a_checkpoint_continues_bit_for_bit(tmp_path, name, device):
     """8 steps straight == 4 steps, checkpoint, new objects (and a disturbed RNG), 4 more."""
     config = TrainConfig(**CONFIG, device=device)
@@ -200,7 +201,8 @@ def test_resuming_with_another_model_is_refused(tmp_path):
 def test_a_checkpoint_from_before_a_setting_existed_still_resumes(tmp_path):
     Trainer(tiny_model("gpt"), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path).train(until=1, progress=False)
     checkpoint = tl.load(tmp_path / "checkpoint.npz")
-    del checkpoint["model_config"]["layer_norm_eps"]  # as tinylm saved it before GPT had the setting
+    for setting in ("layer_norm_eps", "norm", "mlp", "positions", "bias", "num_kv_heads", "mlp_dim", "rope_theta"):
+        del checkpoint["model_config"][setting]  # as tinylm saved it before GPT had the settings
     trainer = Trainer(model_from_config(checkpoint["model_config"]), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG))
     trainer.load_state_dict(checkpoint)
     assert trainer.step == 1 and trainer.model.config["layer_norm_eps"] == 1e-5
@@ -323,7 +325,7 @@ def test_generation_is_reproducible_with_a_seed(name, device):
     assert generate(model, TOKENIZER, "the ", 20, top_k=3, top_p=0.9, temperature=0.7, seed=7) != first
 
 
-@pytest.mark.parametrize("name", ["lstm", "gpt"])
+@pytest.mark.parametrize("name", ["lstm", "gpt", "llama"])
 def test_greedy_generation_takes_the_most_likely_token_given_everything_so_far(name, device):
     """Incremental decoding (a carried state, or a window of context) equals recomputing from the start."""
     model = tiny_model(name, device)
@@ -335,12 +337,13 @@ def test_greedy_generation_takes_the_most_likely_token_given_everything_so_far(n
     assert generate(model, TOKENIZER, "the ", max_new_tokens=10, temperature=0, seed=2) == TOKENIZER.decode(ids[4:])
 
 
+@pytest.mark.parametrize("name", ["gpt", "llama"])
 @pytest.mark.parametrize(
     "sampling", [{"temperature": 0}, {"temperature": 0.8}, {"temperature": 1.5, "top_k": 4}, {"temperature": 1.0, "top_p": 0.7}]
 )
-def test_cached_generation_gives_the_logits_of_uncached_generation(float64, sampling):
+def test_cached_generation_gives_the_logits_of_uncached_generation(float64, sampling, name):
     """A prompt of 9 tokens and 20 new ones: the context of 16 fills up, then the window slides."""
-    model = build_model("gpt", TOKENIZER.vocab_size, **TINY["gpt"])
+    model = build_model(name, TOKENIZER.vocab_size, **TINY[name])
     prompt = TOKENIZER.encode("the quick")
     runs = {
         use_cache: list(generate_tokens(model, prompt, 20, **sampling, rng=np.random.default_rng(3), use_cache=use_cache))

@@ -1,5 +1,5 @@
-"""tinylm.pretrained: Hugging Face GPT-2 folders opened as tinylm models, equal to transformers
-(logits and every weight's gradient); bad folders, one clear error each."""
+"""tinylm.pretrained: Hugging Face GPT-2 and LLaMA folders opened as tinylm models, equal to
+transformers (logits and every weight's gradient); bad folders, one clear error each."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from assertions import assert_close
-from hf_folders import SMALL, rewrite_config, rewrite_tensors, small_gpt2
+from hf_folders import SMALL, SMALL_LLAMA, rewrite_config, rewrite_tensors, small_gpt2, small_llama
 
 import tinylm as tl
 import tinylm.functional as F
@@ -16,6 +16,7 @@ from tinylm.data import BPETokenizer
 from tinylm.lm import TrainConfig, Trainer, generate_tokens, load_checkpoint
 from tinylm.pretrained import PretrainedError
 from tinylm.pretrained.gpt2 import gpt2_settings, gpt2_state_dict
+from tinylm.pretrained.llama import interleaving_rows, llama_settings, llama_state_dict
 
 IDS = np.random.default_rng(0).integers(0, SMALL["vocab_size"], (2, 13))
 TARGETS = np.random.default_rng(1).integers(0, SMALL["vocab_size"], (2, 13))
@@ -72,6 +73,7 @@ def test_the_model_is_gpt2_shaped_and_tied(folder):
     assert model.config == {
         "model": "gpt", "vocab_size": 300, "context_length": 24, "embed_dim": 64, "num_heads": 4, "num_layers": 2,
         "dropout": 0.1, "tie_weights": True, "layer_norm_eps": 1e-5,
+        "norm": "layer", "mlp": "gelu", "positions": "learned", "bias": True, "num_kv_heads": None, "mlp_dim": None, "rope_theta": 10000.0,
     }
     assert model.blocks[0].mlp_norm.eps == 1e-5
 
@@ -113,12 +115,14 @@ def test_a_pickle_is_read_only_on_request_and_with_a_warning(folder):
         assert_close(grad, expected_grads[name], rtol=0, atol=1e-6, name=f"gradient of {name}")
 
 
-def test_cached_greedy_generation_equals_transformers_generate(folder):
+@pytest.mark.parametrize("small_model", [small_gpt2, small_llama], ids=["gpt2", "llama"])
+def test_cached_greedy_generation_equals_transformers_generate(folder, small_model):
     """A prompt of 5 tokens and 19 new ones fill the context of 24 (tinylm's window then
-    slides on; transformers cannot go past its positions)."""
+    slides on; transformers cannot go past its positions). LLaMA: the keys in the cache are
+    turned by their positions, each new query by its own."""
     import torch
 
-    hf = small_gpt2(folder)
+    hf = small_model(folder)
     model, _ = pretrained.load(folder, dtype=np.float64)
     prompt = [int(i) for i in IDS[0, :5]]
     ours = list(generate_tokens(model, prompt, 19, temperature=0))
@@ -129,6 +133,61 @@ def test_cached_greedy_generation_equals_transformers_generate(folder):
     assert [token for token, _ in ours] == theirs.sequences[0, 5:].tolist()
     for step, ((_, logits), expected) in enumerate(zip(ours, theirs.logits)):
         assert_close(logits, expected[0], rtol=0, atol=1e-6, name=f"logits of step {step}")
+
+
+# ------------------------------------------------------------------ LLaMA
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_llama_logits_and_gradients_equal_transformers(folder, dtype, device, tied):
+    """Grouped-query attention, rotary positions (the rows of W_q and W_k reordered from the
+    half-split pairs), RMSNorm, SwiGLU: logits and the gradient of every weight."""
+    hf = small_llama(folder, tie_word_embeddings=tied)
+    model, config = pretrained.load(folder, dtype=dtype, device=device)
+    assert config["architectures"] == ["LlamaForCausalLM"] and model.config["model"] == "llama"
+    assert model.blocks[0].attention.num_kv_heads == 2 and model.tie_weights is tied
+    logits, grads = tinylm_logits_and_grads(model)
+    expected_logits, torch_grads = torch_logits_and_grads(hf, dtype)
+    tolerance = TOLERANCE[dtype]
+    assert_close(logits, expected_logits, rtol=0, atol=tolerance, name="logits")
+    expected_grads = llama_state_dict(torch_grads, llama_settings(config))  # the weights' conversion maps the gradients too
+    assert set(grads) == set(expected_grads)
+    for name, grad in grads.items():
+        scale = max(1.0, float(np.abs(expected_grads[name]).max()))
+        assert_close(grad, expected_grads[name], rtol=0, atol=tolerance * scale, name=f"gradient of {name}")
+
+
+def test_llama_rows_are_interleaved_head_by_head():
+    np.testing.assert_array_equal(interleaving_rows(2, 4), [0, 2, 1, 3, 4, 6, 5, 7])
+    np.testing.assert_array_equal(interleaving_rows(1, 6), [0, 3, 1, 4, 2, 5])
+
+
+def test_llama_settings(folder):
+    small_llama(folder)
+    model, _ = pretrained.load(folder)
+    assert {key: model.config[key] for key in ("num_heads", "num_kv_heads", "mlp_dim", "layer_norm_eps", "rope_theta", "context_length")} == {
+        "num_heads": 4, "num_kv_heads": 2, "mlp_dim": 48, "layer_norm_eps": 1e-6, "rope_theta": 10000.0, "context_length": 24,
+    }
+    assert (model.config["norm"], model.config["mlp"], model.config["positions"], model.config["bias"]) == ("rms", "swiglu", "rope", False)
+
+
+BAD_LLAMAS = {
+    "rope scaling": (lambda c: c.update(rope_parameters={"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}), r"scales its rotary positions \(rope type 'llama3'\)"),
+    "old-style rope scaling": (lambda c: c.update(rope_scaling={"type": "linear", "factor": 2.0}), "scales its rotary positions"),
+    "attention biases": (lambda c: c.update(attention_bias=True), "sets attention_bias=True; tinylm's LLaMA recipe has no biases"),
+    "another activation": (lambda c: c.update(hidden_act="gelu"), "uses hidden_act='gelu'; tinylm's SwiGLU has SiLU"),
+    "another head size": (lambda c: c.update(head_dim=4), r"has head_dim=4; tinylm's heads have hidden_size / num_attention_heads = 8"),
+    "a missing setting": (lambda c: c.pop("intermediate_size"), "config.json of a LLaMA lacks the setting 'intermediate_size'"),
+}
+
+
+@pytest.mark.parametrize("spoil, message", list(BAD_LLAMAS.values()), ids=list(BAD_LLAMAS))
+def test_a_llama_tinylm_cannot_compute_is_refused(folder, spoil, message):
+    small_llama(folder)
+    rewrite_config(folder, spoil)
+    with pytest.raises(PretrainedError, match=message):
+        pretrained.load(folder)
 
 
 # ------------------------------------------------------------------ bad folders

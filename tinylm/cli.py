@@ -1,6 +1,7 @@
 """The ``tinylm`` command: train a language model, let it write, measure it.
 
     tinylm train --model lstm --data builtin --steps 2000
+    tinylm train --model llama --steps 2000                 (the GPT with LLaMA's parts)
     tinylm generate --checkpoint runs/lstm/checkpoint.npz --prompt "The "
     tinylm generate --pretrained gpt2 --prompt "The "      (GPT-2 from the hub, or a model folder)
     tinylm train --init gpt2 --data my_text.txt             (fine-tune GPT-2 on your text)
@@ -39,9 +40,10 @@ MODEL_OPTIONS = {
     "embed_dim": (int, "size of the token embeddings"),
     "hidden_size": (int, "size of the recurrent state (lstm, gru, rnn)"),
     "num_layers": (int, "number of stacked recurrent layers or Transformer blocks"),
-    "num_heads": (int, "attention heads per block (gpt)"),
-    "context_length": (int, "the most tokens the GPT sees at once (gpt)"),
-    "dropout": (float, "dropout probability (gpt)"),
+    "num_heads": (int, "attention heads per block (gpt, llama)"),
+    "num_kv_heads": (int, "key-value heads per block, each shared by a group of query heads (gpt, llama; default: one per head)"),
+    "context_length": (int, "the most tokens the GPT sees at once (gpt, llama)"),
+    "dropout": (float, "dropout probability (gpt, llama)"),
 }
 
 
@@ -199,7 +201,10 @@ def _open_pretrained(name_or_folder: str, allow_pickle: bool, device: str = "cpu
     """The model and tokenizer of a pretrained model's folder (a name is downloaded once, then cached)."""
     folder = hub.resolve(name_or_folder)
     model, _ = load_pretrained(folder, allow_pickle=allow_pickle, device=device)
-    tokenizer = BPETokenizer.from_pretrained(folder)
+    try:
+        tokenizer = BPETokenizer.from_pretrained(folder)
+    except FileNotFoundError as error:  # e.g. a LLaMA folder: its SentencePiece tokenizer is not one tinylm reads
+        raise UsageError(f"{error}; tinylm reads only GPT-2-style tokenizer files") from None
     if tokenizer.vocab_size > model.vocab_size:
         raise UsageError(f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens, more than the model's vocabulary of {model.vocab_size}")
     return model, tokenizer

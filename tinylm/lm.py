@@ -253,10 +253,11 @@ def generate_tokens(
     step feeds only the token just drawn. Without the cache each step feeds the whole
     text again (its last ``context_length`` tokens). Both give the same logits.
 
-    At the context length: GPT's learned positions end at ``context_length - 1``, so
-    once the text is longer, each step reads its last ``context_length`` tokens, every
-    one of them at a position one lower than in the step before. No cached key stays
-    valid (each depends on its position, through the residual stream), so the cache is
+    At the context length: GPT's positions (a learned table, or rotary tables) end at
+    ``context_length - 1``, so once the text is longer, each step reads its last
+    ``context_length`` tokens, every one of them at a position one lower than in the step
+    before, and the first token of the last window is gone. No cached key stays valid
+    (each depends on its position and on the tokens before it), so the cache is
     cleared and refilled from that window: from then on a step costs what it costs
     without the cache.
 

@@ -40,7 +40,7 @@ from ..ops import ShapeError
 from ..tensor import Tensor
 from . import init
 from .attention import LearnedPositionalEncoding, MultiheadAttention
-from .linear import GELU, Dropout, Embedding, Linear
+from .linear import GELU, Dropout, Embedding, Linear, check_token_ids
 from .module import Module, Sequential
 from .normalization import LayerNorm
 
@@ -131,18 +131,14 @@ class BertModel(Module):
         if pad_token_id is not None:
             self.token_embedding.weight.data[pad_token_id] = 0
 
-    def _check(self, shape: tuple[int, ...], token_type_ids) -> None:
-        if len(shape) != 2:
-            raise ShapeError(f"BertModel: expected token ids of shape (batch, length), got shape {shape}")
-        if shape[1] > self.context_length:
-            raise ShapeError(
-                f"BertModel: a sequence of {shape[1]} tokens is longer than the model's context_length "
-                f"(max_position_embeddings) {self.context_length}; truncate the input"
-            )
+    def _check(self, ids, token_type_ids) -> tuple[int, int]:
+        """The shape (B, T) of the ids (a Tensor, an array or nested lists), which the token types must share."""
+        shape = check_token_ids(ids, self.context_length, "BertModel")
         if token_type_ids is not None and np.shape(token_type_ids) != shape:
             raise ShapeError(
                 f"BertModel: token_type_ids must have the shape of the ids {shape}, got {np.shape(token_type_ids)}"
             )
+        return shape
 
     def _padding(self, attention_mask, shape: tuple[int, int]):
         """Hugging Face's attention_mask (1 = real token, 0 = padding) as MultiheadAttention's
@@ -165,8 +161,7 @@ class BertModel(Module):
         ``attention_mask`` (B, T): 1 = real token, 0 = padding (default: all real).
         With ``return_attention``: (hidden states, [each layer's attention weights (B, H, T, T)]).
         """
-        shape = np.shape(ids)  # ids: a Tensor, an array or nested lists
-        self._check(shape, token_type_ids)
+        shape = self._check(ids, token_type_ids)
         types = np.zeros(shape, dtype=np.int64) if token_type_ids is None else token_type_ids
         x = self.position_embedding(self.token_embedding(ids) + self.token_type_embedding(types))
         x = self.dropout(self.embedding_norm(x))

@@ -1,9 +1,12 @@
 """Linear and Embedding layers, Dropout, and activations as modules."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import functional as F
 from ..functional.activations import check_approximation
 from ..functional.layers import check_dropout_probability
+from ..ops import ShapeError
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -48,6 +51,21 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
+
+
+def check_token_ids(ids, context_length: int, model: str) -> tuple[int, int]:
+    """The shape (batch, time) of the token ids a model reads (a Tensor, an array or nested
+    lists), or a ShapeError naming ``model``: ids must be 2-D and at most ``context_length``
+    long (the positions the model has)."""
+    shape = np.shape(ids)
+    if len(shape) != 2:
+        raise ShapeError(f"{model}: expected token ids of shape (batch, time), got shape {shape}")
+    if shape[1] > context_length:
+        raise ShapeError(
+            f"{model}: a sequence of {shape[1]} tokens is longer than the model's context_length {context_length}; "
+            f"crop the input to its last {context_length} tokens"
+        )
+    return shape
 
 
 class Dropout(Module):

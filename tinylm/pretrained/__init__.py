@@ -1,6 +1,7 @@
 """Real pretrained models in tinylm: open a Hugging Face model folder as a tinylm model.
 
     model, config = tinylm.pretrained.load("path/to/gpt2")     # config.json + model.safetensors
+    model, config = tinylm.pretrained.load("path/to/llama")    # a LlamaForCausalLM folder
 
 ``config.json`` names the architecture; ``ARCHITECTURES`` maps that name to the function
 that builds the matching tinylm model from the config and fills in its weights
@@ -61,5 +62,6 @@ def load(folder: str | Path, allow_pickle: bool = False, dtype=None, device: str
 
 from . import bert  # noqa: E402  registers BertModel, BertForMaskedLM, BertForSequenceClassification
 from . import gpt2  # noqa: E402,F401  registers GPT2LMHeadModel
+from . import llama  # noqa: E402,F401  registers LlamaForCausalLM
 
 __all__ = ["ARCHITECTURES", "PretrainedError", "load", "read_config", "read_tensors", "take"]
