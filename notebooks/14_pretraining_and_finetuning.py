@@ -447,8 +447,8 @@ if REAL_BERT:
 else:
     bert_folder = Path(tempfile.mkdtemp(prefix="tiny_bert_"))
     letters = [chr(code) for code in range(ord("a"), ord("z") + 1)]
-    bert_vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","]
-    bert_vocab += vocabulary.words[len(pretraining.SPECIAL_TOKENS):] + letters + ["##" + letter for letter in letters]
+    words_and_letters = vocabulary.words[len(pretraining.SPECIAL_TOKENS):] + letters + ["##" + letter for letter in letters]
+    bert_vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + words_and_letters))  # "a" is a word and a letter: once
     (bert_folder / "vocab.txt").write_text("\n".join(bert_vocab) + "\n", encoding="utf-8")  # one token a line: id = line number
     tiny_config = dict(vocab_size=len(bert_vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                        intermediate_size=256, max_position_embeddings=64)
