@@ -27,11 +27,14 @@
 #    `tinylm.pretraining`;
 # 4. pretrain a bidirectional Transformer encoder on the corpus and let it fill in blanks;
 # 5. fine-tune it with few labels against the same network trained from scratch and
-#    against a text CNN, and plot the learning curves and the accuracy as labels grow.
+#    against a text CNN, and plot the learning curves and the accuracy as labels grow;
+# 6. open a real BERT from a Hugging Face folder, with its WordPiece tokenizer: fill in
+#    blanks, look at its attention, and fine-tune it on the same few labels.
 #
 # `TINYLM_FAST=1` pretrains for 30 steps instead of 300 and fine-tunes on shorter runs:
-# the curves are noisy and pretraining has barely begun to help. The full run (about a
-# minute and a half on a laptop CPU) shows what `benchmarks/pretraining.py` measures: with
+# the curves are noisy and pretraining has barely begun to help. The full run (two to three
+# minutes on a laptop CPU, more with the real BERT of section 8) shows what
+# `benchmarks/pretraining.py` measures: with
 # 8 labels per class the pretrained encoder is about 0.1 more accurate than the same
 # encoder trained from scratch (0.61 against 0.49 after 40 fine-tuning steps; the
 # benchmark's mean over four draws of the labels is +0.13), and it stays ahead at every
@@ -39,13 +42,17 @@
 
 # %%
 import os
+import tempfile
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 import tinylm as tl
 import tinylm.functional as F
-from tinylm import data, metrics, nn, optim, pretraining
+import tinylm.pretrained.hub  # tl.pretrained: models from Hugging Face folders, and their cache (section 8)
+from tinylm import data, metrics, nn, optim, pretraining, viz
+from tinylm.pretrained.bert import bert_options, hugging_face_names
 from tinylm.pretraining import IGNORE, MASK
 from tinylm.text_cnn import TextCNN
 from tinylm.word2vec import corpus_words
@@ -387,6 +394,199 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
+# ## 8. Starting from a real BERT
+#
+# The encoder of section 5 is a toy BERT. The real one, BERT-base (Devlin et al., 2019),
+# is the same idea at scale: 12 layers of width 768 with 12 heads, 110 million parameters,
+# a vocabulary of 30,522 WordPiece tokens, pretrained as a masked LM on 3.3 billion words
+# (books and English Wikipedia). `nn.BertModel` is BERT layer for layer, so the weights
+# that Hugging Face publishes load into it (`tinylm.pretrained.load`), and
+# `data.WordPieceTokenizer` cuts text into BERT's tokens. Three differences from our
+# encoder show in its code (`tinylm/nn/bert.py`):
+#
+# * **post-norm**: each LayerNorm comes after its residual sum,
+#   $x \leftarrow \operatorname{LN}(x + \operatorname{Attn}(x))$, as in the original
+#   Transformer; ours (and GPT-2) normalise before, $x \leftarrow x + \operatorname{Attn}(\operatorname{LN}(x))$;
+# * **[CLS] and [SEP]**: every text starts with [CLS] and ends with [SEP], and the
+#   classifier reads the [CLS] vector through a "pooler", $\tanh(W_p h_{\text{[CLS]}} + b_p)$,
+#   instead of the mean over the passage;
+# * the **exact GELU**, $x\,\Phi(x)$ with $\Phi$ the normal distribution function (written
+#   with the error function, `F.erf`), where GPT-2 uses the tanh approximation.
+#
+# **Which BERT.** The real `bert-base-uncased` (a 440 MB download) when its folder is on
+# this machine and `TINYLM_FAST` is not set: `hub.cached` looks in tinylm's cache
+# (`~/.cache/tinylm/models/bert-base-uncased`, or under `$TINYLM_CACHE_DIR`) and in
+# Hugging Face's (`~/.cache/huggingface/hub`, which `transformers` fills). The environment
+# variable `TINYLM_BERT_FOLDER` names any other BERT folder with its masked-LM head
+# (`config.json` saying `BertForMaskedLM`, `model.safetensors`, `vocab.txt`). To get
+# `bert-base-uncased`, run once on a machine with internet
+# `python -c "from tinylm.pretrained import hub; hub.download('bert-base-uncased', files=('config.json', 'model.safetensors', 'vocab.txt'))"`.
+#
+# Otherwise, and always in fast mode, a **tiny BERT with random weights**: 2 layers of
+# width 64, its vocabulary this chapter's 1,000 words and the letters to spell any other
+# word. With `transformers` installed we make its folder as Hugging Face makes every BERT
+# folder (`save_pretrained`) and load it like the real one; without, it is built directly
+# in tinylm. Everything below runs the same, but a random model's guesses and attention
+# maps mean nothing, and fine-tuning it is training from scratch. The real BERT is
+# slower: each of its fine-tuning steps costs a few hundred billion floating-point
+# operations, and the section then takes several minutes on a laptop CPU.
+
+# %%
+BERT_FILES = ("config.json", "model.safetensors", "vocab.txt")
+real_folder = os.environ.get("TINYLM_BERT_FOLDER") or tl.pretrained.hub.cached("bert-base-uncased", BERT_FILES)
+REAL_BERT = not FAST and real_folder is not None
+try:
+    import transformers
+
+    transformers.logging.disable_progress_bar()  # no bars for saving and loading a folder
+except ImportError:
+    transformers = None
+
+if REAL_BERT:
+    bert_folder = Path(real_folder)
+else:
+    bert_folder = Path(tempfile.mkdtemp(prefix="tiny_bert_"))
+    letters = [chr(code) for code in range(ord("a"), ord("z") + 1)]
+    words_and_letters = vocabulary.words[len(pretraining.SPECIAL_TOKENS):] + letters + ["##" + letter for letter in letters]
+    bert_vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + words_and_letters))  # "a" is a word and a letter: once
+    (bert_folder / "vocab.txt").write_text("\n".join(bert_vocab) + "\n", encoding="utf-8")  # one token a line: id = line number
+    tiny_config = dict(vocab_size=len(bert_vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=256, max_position_embeddings=64)
+    if transformers is not None:
+        transformers.set_seed(0)
+        transformers.BertForMaskedLM(transformers.BertConfig(**tiny_config)).save_pretrained(bert_folder)
+
+tl.manual_seed(0)
+if REAL_BERT or transformers is not None:
+    bert_lm, bert_config = tl.pretrained.load(bert_folder)
+else:
+    bert_lm, bert_config = nn.BertForMaskedLM(nn.BertModel(**bert_options(tiny_config))).eval(), tiny_config
+if not isinstance(bert_lm, nn.BertForMaskedLM):
+    raise ValueError(f"{bert_folder} holds a {type(bert_lm).__name__}; this section needs a BERT with its masked-LM head (BertForMaskedLM)")
+tokenizer = data.WordPieceTokenizer.from_pretrained(bert_folder)
+print("the real BERT" if REAL_BERT else "a tiny BERT with random weights", "| transformers:", transformers is not None,
+      "| files:", sorted(path.name for path in bert_folder.iterdir()))
+print(f"{bert_lm.num_parameters():,} parameters: {bert_config['num_hidden_layers']} layers, "
+      f"width {bert_config['hidden_size']}, {bert_config['num_attention_heads']} heads, vocabulary {tokenizer.vocab_size:,}")
+print("tinylm's bert.layers.0.attention.in_proj_weight stacks Hugging Face's",
+      *hugging_face_names(bert_lm)["bert.layers.0.attention.in_proj_weight"], sep="\n   ")
+
+# %% [markdown]
+# BERT's tokens: the text is lower-cased and cut at spaces and punctuation, then each
+# word into the longest pieces in the vocabulary, from the left; a piece that continues a
+# word is written with `##`. Special tokens written in the text, such as [MASK], stay whole.
+
+# %%
+sentence = "The [MASK] statement is used for conditional execution."
+print(tokenizer.tokenize(sentence))
+print(tokenizer.encode(sentence), "<- [CLS] first, [SEP] last")
+
+# %% [markdown]
+# ### Check it: the same logits as `transformers`
+#
+# Hugging Face's own `BertForMaskedLM` reads the same folder; on the same ids the two
+# must agree up to float32 rounding (the tests check tiny models to 1e-10 in float64,
+# every weight's gradient too, and the tokenizer against Hugging Face's).
+
+# %%
+sentence_ids = np.array([tokenizer.encode(sentence)])
+with tl.no_grad():
+    bert_lm.eval()
+    logits = bert_lm(sentence_ids).numpy()
+if transformers is not None and torch is not None and (bert_folder / "model.safetensors").is_file():
+    reference = transformers.BertForMaskedLM.from_pretrained(bert_folder).eval()
+    with torch.no_grad():
+        expected = reference(torch.tensor(sentence_ids)).logits.numpy()
+    print(f"max |tinylm - transformers| over {expected.size:,} logits: {np.abs(logits - expected).max():.1e}")
+    assert np.allclose(logits, expected, atol=1e-3)
+
+# %% [markdown]
+# ### Fill in the blank
+#
+# BERT was pretrained exactly for this: its masked-LM head scores every word of the
+# vocabulary at the [MASK] position. A pretrained BERT proposes words that fit both sides
+# of the blank; the tiny random one proposes arbitrary words with nearly equal
+# probabilities.
+
+
+# %%
+@tl.no_grad()
+def bert_fill_in(text: str) -> None:
+    ids = np.array([tokenizer.encode(text)])
+    bert_lm.eval()
+    probabilities = F.softmax(bert_lm(ids), axis=-1).numpy()[0]
+    for position in np.flatnonzero(ids[0] == tokenizer.mask_id):
+        best = np.argsort(-probabilities[position])[:5]
+        print(f"{text!r}: " + ", ".join(f"{tokenizer.tokens[i]} {probabilities[position, i]:.3f}" for i in best))
+
+
+for text in (sentence, "A [MASK] can be used as the key of a dictionary.", "The debugger stops at a [MASK] point."):
+    bert_fill_in(text)
+
+# %% [markdown]
+# ### See it: the attention of one layer
+#
+# `bert_lm.bert(ids, return_attention=True)` also returns every layer's attention weights,
+# (batch, heads, queries, keys). Below, four heads of the middle layer. Clark et al.
+# (2019, "What does BERT look at?") found heads in BERT that attend to the next or the
+# previous token, and in the middle and upper layers many heads that put most of their
+# weight on [SEP] (a place to look when a head has nothing to do); the tiny random BERT's
+# heads spread their weight almost evenly.
+
+# %%
+with tl.no_grad():
+    _, attention = bert_lm.bert(sentence_ids, return_attention=True)
+layer = len(attention) // 2
+tokens = [tokenizer.tokens[i] for i in sentence_ids[0]]
+fig, axes = plt.subplots(1, 4, figsize=(16, 4.4), layout="constrained")
+for head, ax in enumerate(axes):
+    viz.plot_attention(attention[layer].numpy()[0, head], tokens, tokens, ax=ax)
+    ax.set_title(f"layer {layer}, head {head}")
+plt.show()
+
+# %% [markdown]
+# ### Fine-tuning BERT with 8 labels per class
+#
+# The same 32 labelled passages as section 6, as text (the words outside this chapter's
+# vocabulary are [UNK] here too, so every classifier reads the same passages), padded to
+# one length: `encode_batch` returns the ids and the attention mask (1 for a real token,
+# 0 for padding, which no token attends to). `nn.BertForSequenceClassification` puts the
+# pooler and a linear layer on the encoder, which it shares with the masked LM, and
+# `pretraining.fine_tune` trains all of it. A pretrained BERT is fine-tuned with a small
+# learning rate, $3 \cdot 10^{-5}$ (the BERT paper tried 2 to 5 $\cdot 10^{-5}$): larger
+# steps would wreck what pretraining put in the weights. The tiny random BERT has nothing
+# to keep, and learns at our encoders' $10^{-3}$. (The [PAD] row of the word embedding
+# starts at zero and gets no gradient, `nn.Embedding(..., padding_idx=0)` as in PyTorch:
+# padding never moves it.)
+
+# %%
+texts = [" ".join(vocabulary.words[i] for i in passage) for passage in passages]
+max_length = min(64, max(len(tokenizer.encode(text)) for text in texts))
+bert_ids, bert_mask = tokenizer.encode_batch(texts, max_length=max_length)
+print(f"passages of {max_length} tokens at most; the first:", tokenizer.decode(bert_ids[0][bert_mask[0] == 1])[:120], "...")
+
+tl.manual_seed(0)
+bert_classifier = nn.BertForSequenceClassification(bert_lm.bert, num_labels=num_classes)
+bert_steps = 5 if FAST else 20
+bert_losses = pretraining.fine_tune(bert_classifier, bert_ids[train_index], labels[train_index], steps=bert_steps,
+                                    batch_size=16, lr=3e-5 if REAL_BERT else 1e-3, attention_mask=bert_mask[train_index])
+bert_test = test_index[np.random.default_rng(0).permutation(len(test_index))[:200]] if REAL_BERT else test_index
+bert_predicted = pretraining.predict(bert_classifier, bert_ids[bert_test], batch_size=32, attention_mask=bert_mask[bert_test])
+print(f"fine-tuning loss {np.mean(bert_losses[:3]):.2f} -> {np.mean(bert_losses[-3:]):.2f} in {bert_steps} steps; "
+      f"test accuracy {metrics.accuracy(labels[bert_test], bert_predicted):.3f} on {len(bert_test)} passages "
+      f"(section 6 after {bert_steps} steps: our pretrained encoder {dict(curves['pretrained'])[bert_steps]:.3f}, "
+      f"from scratch {dict(curves['from scratch'])[bert_steps]:.3f})")
+
+# %% [markdown]
+# The tiny random BERT shows what a BERT trained from scratch on 32 passages gets: in the
+# full run its loss is still near $\ln 4 = 1.39$ after 20 steps and it scores 0.33 on the
+# 650 test passages, below the most frequent class (0.42). Its classifier reads a single
+# vector, [CLS], which has yet to learn to gather the passage, where the mean of our
+# encoders' outputs gathers it from the first step (exercise 8 gives it some
+# pretraining). With the real BERT, compare its accuracy with section 6's: the same 32
+# labels, the same number of steps, and all that pretraining on 3.3 billion words.
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Pretrain with `[MASK]` only (no random or unchanged words: write your own corruption
@@ -407,3 +607,12 @@ plt.show()
 #    and fine-tune a `SequenceClassifier(..., pooling="last")`. Why must a GPT classify
 #    from its *last* position? (`benchmarks/pretraining.py` measures +0.14 accuracy for the
 #    pretrained GPT, +0.13 for the encoder.)
+# 7. With the real BERT, fine-tune at $10^{-3}$ instead of $3 \cdot 10^{-5}$. What happens
+#    to the accuracy, and to the guesses of `bert_fill_in` afterwards (the classifier shares
+#    the masked LM's encoder)?
+# 8. Give the tiny BERT some of what the real one had: pretrain it as a masked LM on the
+#    corpus in its own tokens, `pretraining.pretrain_masked_lm(bert_lm, stream_of_ids,
+#    steps=300, mask_id=tokenizer.mask_id, first_word_id=5, window=32)`, the ids from
+#    `tokenizer.encode(text, add_special_tokens=False)` (ids 0 to 4 are the special tokens,
+#    which random replacements skip), then fine-tune it as in section 8. Does it catch up
+#    with our pretrained encoder?

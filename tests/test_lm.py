@@ -173,6 +173,25 @@ def test_resuming_from_a_checkpoint_continues_bit_for_bit(tmp_path, name, device
     assert resumed.history.train_losses == straight.history.train_losses
 
 
+def test_resuming_with_new_settings_takes_them_from_that_step_on(tmp_path):
+    """lr, warm-up, decay and weight decay given to resume replace the saved ones (which the
+    optimizer's and the schedule's states also hold) at once: the rate at the step where the
+    run resumes is the new schedule's, and the next step follows it too."""
+    Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**CONFIG), run_dir=tmp_path).train(until=4, progress=False)
+    changes = dict(lr=1e-3, warmup_steps=2, min_lr_ratio=0.5, steps=20, weight_decay=0.01)
+    resumed = Trainer.resume(tmp_path / "checkpoint.npz", TRAIN_IDS, VAL_IDS, **changes)
+
+    def new_schedule(step: int) -> float:
+        cosine = (1 + math.cos(math.pi * (step - 2) / (20 - 2))) / 2
+        return 1e-3 * (0.5 + 0.5 * cosine)
+
+    assert resumed.step == 4 and resumed.optimizer.weight_decay == 0.01
+    assert resumed.optimizer.lr == pytest.approx(new_schedule(4), rel=1e-12)
+    resumed.train(until=5, progress=False)
+    assert resumed.optimizer.lr == pytest.approx(new_schedule(5), rel=1e-12)
+    assert load_checkpoint(tmp_path / "checkpoint.npz")[2]["train_config"]["lr"] == 1e-3  # and saved so
+
+
 def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_returns(tmp_path):
     def press_ctrl_c(trainer, loss):
         if trainer.step == 3:
@@ -269,8 +288,7 @@ def test_a_huge_learning_rate_stops_the_run_and_keeps_the_last_checkpoint(tmp_pa
     trainer = Trainer(tiny_model(), TOKENIZER, TRAIN_IDS, VAL_IDS, TrainConfig(**{**CONFIG, "steps": 30}), run_dir=tmp_path)
     trainer.train(until=3, progress=False)
     saved = (tmp_path / "checkpoint.npz").read_bytes()
-    resumed = Trainer.resume(tmp_path / "checkpoint.npz", TRAIN_IDS, VAL_IDS)
-    resumed.scheduler.base_lr = 1e6  # the schedule keeps its saved rate: change it by hand
+    resumed = Trainer.resume(tmp_path / "checkpoint.npz", TRAIN_IDS, VAL_IDS, lr=1e6)
     with pytest.raises(TrainingDiverged, match=r"training diverged at step \d+: loss [\d.e+]+ nats/token.*"
                                                rf"{tmp_path / 'checkpoint.npz'} is left as it was"):
         resumed.train(progress=False)

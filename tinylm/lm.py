@@ -617,11 +617,18 @@ class Trainer:
         return path
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
-        """Continue from ``checkpoint`` (its model must be this trainer's model)."""
+        """Continue from ``checkpoint`` (its model must be this trainer's model).
+
+        The checkpoint brings where the run is (weights, Adam's moments, the step, the random
+        state); the settings are this trainer's ``config``: its ``lr`` and ``weight_decay``
+        replace the ones saved with the optimizer and the schedule, so that a changed
+        setting takes effect (the schedule's other settings come from the config already).
+        """
         check_same_model(checkpoint["model_config"], self.model.config)
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.optimizer.weight_decay = self.config.weight_decay
+        self.scheduler.load_state_dict({**checkpoint["scheduler"], "base_lr": self.config.lr})
         self.step = checkpoint["step"]
         backend.set_rng_state(checkpoint["rng"])
         if self.batches is not None:
@@ -640,8 +647,8 @@ class Trainer:
         run_dir: str | os.PathLike | None = None,
         **config_changes,
     ) -> "Trainer":
-        """A trainer that continues the run saved at ``path`` (``config_changes``, e.g. steps=
-        or device=, override its saved settings)."""
+        """A trainer that continues the run saved at ``path`` (``config_changes``, e.g. steps=,
+        lr= or device=, override its saved settings from this step on)."""
         model, tokenizer, checkpoint = load_checkpoint(path)
         saved = checkpoint["train_config"]
         unknown = sorted(set(config_changes) - {f.name for f in fields(TrainConfig)})
