@@ -1,4 +1,4 @@
-"""Byte-pair encoding: learn the merges from a text (GPT-2's way), and replay them.
+"""Byte-pair encoding: learn the merges from a text (GPT-2's way), and replay them::
 
     vocab, merges = train_bpe(text, vocab_size=1000, special_tokens=["<|endoftext|>"])
 

@@ -128,8 +128,8 @@ def split_stream(chunks: Iterable[str], pattern: re.Pattern, special_tokens: Seq
     piece by piece, holding only about ``STREAM_BUFFER`` characters at a time.
 
     Exactly the pieces of the whole text: the last piece of what has arrived may still grow
-    (" wor" + "ld"), and so may its end if it is the start of a special token ("<|endof" +
-    "text|>"), so both wait for more text. Every other piece is final: the patterns look at
+    (``" wor" + "ld"``), and so may its end if it is the start of a special token
+    (``"<|endof" + "text|>"``), so both wait for more text. Every other piece is final: the patterns look at
     most one character past a piece, which is the start of the next one. (One piece longer
     than the buffer, say a 50 MB line without a space, is held whole.) Short chunks, such as
     lines, are joined into longer ones first, since each costs a call of the pattern.

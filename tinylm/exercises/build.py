@@ -8,6 +8,7 @@ Each exercise is written once, with its solution, as a jupytext "percent" script
     # END SOLUTION
 
 This step writes
+
 * ``notebooks/exercises/NAME.ipynb``: the student version, the solution replaced by
   ``raise NotImplementedError("exercise N: ...")``;
 * ``instructor/solutions/NAME.ipynb``: the same notebook with the solution, markers removed.

@@ -7,14 +7,14 @@ applied element by element is far too slow for a layer's activations). So tinylm
 computes it with W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev
 approximations for the error function", Math. Comp. 23, 1969; the coefficients of his
 CALERF routine, as in netlib's specfun), accurate to about one unit in the last place
-of a float64:
+of a float64::
 
-* |x| ≤ 0.46875:     erf(x)  = x · P₁(x²) / Q₁(x²)
-* 0.46875 < |x| ≤ 4: erfc(|x|) = e^(-x²) · P₂(|x|) / Q₂(|x|)
-* |x| > 4:           erfc(|x|) = e^(-x²) / |x| · (1/√π + z · P₃(z) / Q₃(z)),  z = 1/x²  (the
-  asymptotic series' shape; Cody writes it 1/√π - z·P/Q with his signs)
+    |x| ≤ 0.46875:      erf(x)    = x · P₁(x²) / Q₁(x²)
+    0.46875 < |x| ≤ 4:  erfc(|x|) = e^(-x²) · P₂(|x|) / Q₂(|x|)
+    |x| > 4:            erfc(|x|) = e^(-x²) / |x| · (1/√π + z · P₃(z) / Q₃(z)),  z = 1/x²
 
-and erf(x) = sign(x) · (1 - erfc(|x|)) outside the first interval. (Cody splits e^(-x²)
+(the last is the asymptotic series' shape; Cody writes it 1/√π - z·P/Q with his signs),
+and ``erf(x) = sign(x) · (1 - erfc(|x|))`` outside the first interval. (Cody splits e^(-x²)
 in two factors to keep erfc's *relative* error small where erfc is tiny; erf = 1 - erfc
 only needs erfc's absolute error small, which the plain e^(-x²) gives.)
 

@@ -2,7 +2,7 @@
 
 Devlin et al. (2018), layer for layer as Hugging Face's ``BertModel``, ``BertForMaskedLM``
 and ``BertForSequenceClassification``, so their weights load into these classes
-(``tinylm.pretrained.load``) and give the same outputs:
+(``tinylm.pretrained.load``) and give the same outputs::
 
     x = LN(word_embedding[ids] + token_type_embedding[types] + position_embedding[0..T-1])
     each layer, post-norm (as the original Transformer):

@@ -1,6 +1,7 @@
 """Initial values of parameters, drawn from the generator that ``tl.manual_seed`` seeds.
 
 PyTorch's schemes, so a tinylm layer starts in the same distribution as its PyTorch twin:
+
 * Linear, RNN/LSTM/GRU cells: U(-1/√fan_in, 1/√fan_in) for weights and biases
   (PyTorch's ``kaiming_uniform_(a=√5)`` works out to this bound for the weight);
 * Embedding: N(0, 1);
