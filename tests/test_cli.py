@@ -86,6 +86,24 @@ def test_resuming_in_a_fresh_process_continues_bit_for_bit(tmp_path, corpus):
         np.testing.assert_array_equal(resumed["model"][name], expected, err_msg=f"{name} differs after resuming")
 
 
+def test_resuming_changes_only_the_settings_given(tmp_path, corpus, capsys):
+    """A resumed run keeps the checkpoint's settings (its 6 steps, not the default 1000) except
+    those on the command line (--lr); a changed batch shape or tokenizer is refused in one line."""
+    assert train(tmp_path, corpus, "--steps", "6", "--lr", "0.01", "--max-seconds", "1e-9") == 0  # stops after 1 step
+    checkpoint = str(tmp_path / "run" / "checkpoint.npz")
+    assert main(["train", "--resume", checkpoint, "--lr", "0.002", "--no-progress"]) == 0
+    resumed = tl.load(checkpoint)
+    assert resumed["step"] == 6
+    assert resumed["train_config"]["lr"] == 0.002 and resumed["train_config"]["steps"] == 6
+    assert resumed["train_config"]["warmup_steps"] == tl.lm.TrainConfig().warmup_steps
+    assert "(lr 0.002)" in capsys.readouterr().err
+
+    message = one_line_error(capsys, ["train", "--resume", checkpoint, "--steps", "8", "--batch-size", "8"])
+    assert "was trained with batch_size=4; a resumed run keeps it (got batch_size=8)" in message
+    message = one_line_error(capsys, ["train", "--resume", checkpoint, "--tokenizer", "bpe", "--val-fraction", "0.2"])
+    assert "keeps its checkpoint's tokenizer and validation split: leave out --tokenizer, --val-fraction" in message
+
+
 @pytest.mark.trains
 def test_a_diverging_run_ends_in_one_line_with_status_1_and_keeps_its_checkpoint(tmp_path, corpus, capsys):
     """The first step at lr 1e6 is still measured on sane weights; its checkpoint is the last good one."""

@@ -47,6 +47,11 @@ MODEL_OPTIONS = {
 }
 
 
+# What a new run uses for the options that shape its data (a resumed run keeps its checkpoint's).
+TOKENIZER_DEFAULTS = {"tokenizer": "char", "bpe_merges": 256, "min_frequency": 2, "val_fraction": 0.1}
+TRAINING_SETTINGS = ("steps", "max_seconds", "batch_size", "seq_len", "lr", "warmup_steps", "weight_decay",
+                     "clip_grad_norm", "eval_every", "checkpoint_every", "device", "on_divergence")
+
 PRETRAINED_HELP = (
     f"a pretrained model: a name ({', '.join(hub.MODELS)}, or a hub repository owner/name), downloaded once into "
     "the cache, or a Hugging Face model folder (config.json, model.safetensors, vocab.json, merges.txt)"
@@ -72,29 +77,30 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a language model", description="Train a language model on text.")
     train.add_argument("--model", choices=MODEL_NAMES, default=None, help="the model (default: lstm; when resuming: the checkpoint's)")
     train.add_argument("--data", default=None, help=DATA_HELP + f" (default: {BUILTIN}; when resuming: the checkpoint's)")
-    train.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="char", help="how text becomes tokens: characters, words or byte-level BPE (default: char)")
-    train.add_argument("--bpe-merges", type=_positive_int, default=256, help="merges the BPE tokenizer learns (default: 256)")
-    train.add_argument("--min-frequency", type=_positive_int, default=2, help="the word tokenizer maps rarer words to <unk> (default: 2)")
-    train.add_argument("--val-fraction", type=float, default=0.1, help="the last part of the text kept for validation (default: 0.1)")
+    # The training settings default to None, so that a resumed run changes only what is given.
+    train.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default=None, help="how text becomes tokens: characters, words or byte-level BPE (default: char)")
+    train.add_argument("--bpe-merges", type=_positive_int, default=None, help=f"merges the BPE tokenizer learns (default: {TOKENIZER_DEFAULTS['bpe_merges']})")
+    train.add_argument("--min-frequency", type=_positive_int, default=None, help=f"the word tokenizer maps rarer words to <unk> (default: {TOKENIZER_DEFAULTS['min_frequency']})")
+    train.add_argument("--val-fraction", type=float, default=None, help=f"the last part of the text kept for validation (default: {TOKENIZER_DEFAULTS['val_fraction']})")
     defaults = TrainConfig()
-    train.add_argument("--steps", type=_positive_int, default=defaults.steps, help=f"optimizer steps in the whole run (default: {defaults.steps})")
-    train.add_argument("--max-seconds", type=float, default=0.0, help="also stop after this many seconds of training (default: no limit)")
-    train.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help=f"sequences per batch (default: {defaults.batch_size})")
-    train.add_argument("--seq-len", type=_positive_int, default=defaults.seq_len, help=f"tokens per sequence: the truncation length for recurrent models, the window for gpt (default: {defaults.seq_len})")
-    train.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate of Adam (default: {defaults.lr})")
-    train.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help=f"steps of linear warm-up before the cosine decay (default: {defaults.warmup_steps})")
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="L2 weight decay (default: 0)")
-    train.add_argument("--clip-grad-norm", type=float, default=defaults.clip_grad_norm, help=f"clip the gradient norm to this (0: no clipping; default: {defaults.clip_grad_norm})")
-    train.add_argument("--eval-every", type=int, default=defaults.eval_every, help=f"steps between validation losses (default: {defaults.eval_every})")
-    train.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (default: only at the end and on Ctrl-C)")
-    train.add_argument("--on-divergence", choices=("stop", "skip"), default=defaults.on_divergence, help="when a step's loss or gradient blows up: stop the run, or skip that batch (at most a few in a row) (default: stop)")
+    train.add_argument("--steps", type=_positive_int, default=None, help=f"optimizer steps in the whole run (default: {defaults.steps}; when resuming: the checkpoint's)")
+    train.add_argument("--max-seconds", type=float, default=None, help="also stop after this many seconds of training (default: no limit)")
+    train.add_argument("--batch-size", type=_positive_int, default=None, help=f"sequences per batch (default: {defaults.batch_size})")
+    train.add_argument("--seq-len", type=_positive_int, default=None, help=f"tokens per sequence: the truncation length for recurrent models, the window for gpt (default: {defaults.seq_len})")
+    train.add_argument("--lr", type=float, default=None, help=f"peak learning rate of Adam (default: {defaults.lr})")
+    train.add_argument("--warmup-steps", type=int, default=None, help=f"steps of linear warm-up before the cosine decay (default: {defaults.warmup_steps})")
+    train.add_argument("--weight-decay", type=float, default=None, help=f"L2 weight decay (default: {defaults.weight_decay:g})")
+    train.add_argument("--clip-grad-norm", type=float, default=None, help=f"clip the gradient norm to this (0: no clipping; default: {defaults.clip_grad_norm})")
+    train.add_argument("--eval-every", type=int, default=None, help=f"steps between validation losses (default: {defaults.eval_every})")
+    train.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: only at the end and on Ctrl-C)")
+    train.add_argument("--on-divergence", choices=("stop", "skip"), default=None, help=f"when a step's loss or gradient blows up: stop the run, or skip that batch (at most a few in a row) (default: {defaults.on_divergence})")
     for name, (kind, text) in MODEL_OPTIONS.items():
         train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     train.add_argument("--out", default=None, help="folder for the checkpoint and the loss curve (default: runs/MODEL)")
-    train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue the run saved in this checkpoint with its settings (--steps may extend it, --max-seconds limits this part)")
+    train.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue the run saved in this checkpoint with its settings; the training settings given (--steps, --lr, ...) change them from this step on (--max-seconds limits this part)")
     train.add_argument("--init", default=None, metavar="MODEL", help=PRETRAINED_HELP + ": fine-tune it on --data, with its own tokenizer")
     train.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
-    _add_common(train)
+    _add_common(train, device_default=None)
 
     write = commands.add_parser("generate", help="continue a prompt with a trained model", description="Continue a prompt with a trained model.")
     source = write.add_mutually_exclusive_group(required=True)
@@ -122,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="cpu, or cuda for an NVIDIA GPU with CuPy (default: cpu)")
+def _add_common(parser: argparse.ArgumentParser, device_default: str | None = "cpu") -> None:
+    """``device_default=None``: a resumed run stays on the checkpoint's device unless --device is given."""
+    parser.add_argument("--device", default=device_default, help="cpu, or cuda for an NVIDIA GPU with CuPy (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: the same seed repeats a run exactly (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (it is also off when not in a terminal or with TINYLM_FAST=1)")
 
@@ -149,27 +156,26 @@ def _training_text(requested: str | None, checkpoint: dict) -> str:
 def run_train(args: argparse.Namespace) -> None:
     backend.manual_seed(args.seed)
     model_settings = {name: getattr(args, name) for name in MODEL_OPTIONS if getattr(args, name) is not None}
-    config_changes = {
-        name: getattr(args, name)
-        for name in ("steps", "max_seconds", "batch_size", "seq_len", "lr", "warmup_steps", "weight_decay",
-                     "clip_grad_norm", "eval_every", "checkpoint_every", "device", "on_divergence")
-    }
+    config_changes = {name: getattr(args, name) for name in TRAINING_SETTINGS if getattr(args, name) is not None}
     progress = False if args.no_progress else None
     if args.resume and args.init:
         raise UsageError("--resume continues a run with its own model; --init starts a new one from a pretrained model: give one of them")
     if args.resume:
+        data_options = ["--" + name.replace("_", "-") for name in TOKENIZER_DEFAULTS if getattr(args, name) is not None]
+        if data_options:
+            raise UsageError(f"a resumed run keeps its checkpoint's tokenizer and validation split: leave out {', '.join(data_options)}")
         checkpoint_path = _checked_checkpoint(args.resume)
         model, tokenizer, checkpoint = load_checkpoint(checkpoint_path)
         requested = {"model": args.model, **model_settings} if args.model else model_settings
         check_same_model({key: checkpoint["model_config"].get(key) for key in requested}, requested, str(checkpoint_path))
         text = _training_text(args.data, checkpoint)
-        train_ids, val_ids = _split(text, tokenizer, checkpoint["data"].get("val_fraction", args.val_fraction))
-        trainer = Trainer.resume(
-            checkpoint_path, train_ids, val_ids, args.out, steps=args.steps, max_seconds=args.max_seconds, device=args.device,
-            on_divergence=args.on_divergence,
-        )
-        print(f"Resuming {checkpoint_path} at step {trainer.step} of {trainer.config.steps}", file=sys.stderr)
+        train_ids, val_ids = _split(text, tokenizer, checkpoint["data"].get("val_fraction", TOKENIZER_DEFAULTS["val_fraction"]))
+        # a time budget is for this part of the run only: without --max-seconds it has none
+        trainer = Trainer.resume(checkpoint_path, train_ids, val_ids, args.out, **{"max_seconds": 0.0, **config_changes})
+        changed = ", ".join(f"{name} {value}" for name, value in config_changes.items())
+        print(f"Resuming {checkpoint_path} at step {trainer.step} of {trainer.config.steps}" + (f" ({changed})" if changed else ""), file=sys.stderr)
     else:
+        options = {name: getattr(args, name) if getattr(args, name) is not None else default for name, default in TOKENIZER_DEFAULTS.items()}
         source = args.data or BUILTIN
         text = load_corpus(source)
         if args.init:
@@ -178,18 +184,19 @@ def run_train(args: argparse.Namespace) -> None:
             model, tokenizer = _open_pretrained(args.init, args.allow_pickle)
             name = Path(args.init).name
         else:
-            options = {"bpe": {"num_merges": args.bpe_merges}, "word": {"min_frequency": args.min_frequency}}.get(args.tokenizer, {})
-            tokenizer = train_tokenizer(args.tokenizer, text, **options)
+            tokenizer_options = {"bpe": {"num_merges": options["bpe_merges"]}, "word": {"min_frequency": options["min_frequency"]}}
+            tokenizer = train_tokenizer(options["tokenizer"], text, **tokenizer_options.get(options["tokenizer"], {}))
             name = args.model or "lstm"
             model = build_model(name, tokenizer.vocab_size, **model_settings)
-        train_ids, val_ids = _split(text, tokenizer, args.val_fraction)
-        data = {"source": source, "val_fraction": args.val_fraction}
+        val_fraction = options["val_fraction"]
+        train_ids, val_ids = _split(text, tokenizer, val_fraction)
+        data = {"source": source, "val_fraction": val_fraction}
         try:
             trainer = Trainer(model, tokenizer, train_ids, val_ids, TrainConfig(**config_changes), args.out or f"runs/{name}", data)
         except TextTooShortError as error:
             raise UsageError(
                 f"{source} holds {len(text):,} characters: {error.train_tokens:,} tokens to train on and "
-                f"{error.val_tokens:,} held out for validation (--val-fraction {args.val_fraction}), but one training "
+                f"{error.val_tokens:,} held out for validation (--val-fraction {val_fraction}), but one training "
                 f"window takes --seq-len {error.seq_len} + 1 tokens. Pass --seq-len {error.train_tokens - 1} or less, "
                 "or a longer text"
             ) from None
@@ -246,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return grade(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        backend.check_device(args.device)
+        if args.device is not None:  # a resumed run without --device keeps the checkpoint's
+            backend.check_device(args.device)
         COMMANDS[args.command](args)
     except (UsageError, ValueError, backend.DeviceError) as error:
         print(f"tinylm {args.command}: error: {error}", file=sys.stderr)

@@ -648,12 +648,22 @@ class Trainer:
         **config_changes,
     ) -> "Trainer":
         """A trainer that continues the run saved at ``path`` (``config_changes``, e.g. steps=,
-        lr= or device=, override its saved settings from this step on)."""
+        lr= or device=, override its saved settings from this step on).
+
+        ``batch_size`` and ``seq_len`` cannot change: where the run is in its text, and the
+        recurrent state it carries from batch to batch, are laid out in rows of that shape.
+        """
         model, tokenizer, checkpoint = load_checkpoint(path)
         saved = checkpoint["train_config"]
         unknown = sorted(set(config_changes) - {f.name for f in fields(TrainConfig)})
         if unknown:
             raise TypeError(f"unknown training settings {unknown}")
+        for name in ("batch_size", "seq_len"):
+            if name in config_changes and config_changes[name] != saved[name]:
+                raise ValueError(
+                    f"{path} was trained with {name}={saved[name]}; a resumed run keeps it (got {name}={config_changes[name]}): "
+                    "leave it out, or start a new run"
+                )
         config = TrainConfig(**{**saved, **config_changes})
         trainer = cls(model, tokenizer, train_ids, val_ids, config, run_dir or Path(path).parent, checkpoint["data"])
         trainer.load_state_dict(checkpoint)
