@@ -77,7 +77,7 @@ def test_a_recurrent_model_continues_from_its_state(device):
 
 
 def test_the_gpt_refuses_more_than_its_context():
-    with pytest.raises(ValueError, match="at most context_length=16 tokens, got a sequence of 17"):
+    with pytest.raises(ValueError, match="a sequence of 17 tokens is longer than the model's context_length 16"):
         tiny_model("gpt")(np.zeros((1, 17), dtype=np.int64))
 
 

@@ -160,5 +160,7 @@ def test_errors():
         P.SequenceClassifier(tiny_encoder(), 8, 2, pooling="max")
     with pytest.raises(tl.ShapeError, match=r"expected token ids of shape \(batch, time\), got shape \(3,\)"):
         tiny_encoder()(np.array([1, 2, 3]))
+    with pytest.raises(tl.ShapeError, match="a sequence of 9 tokens is longer than the model's context_length 8"):
+        tiny_encoder(context_length=8)(np.zeros((1, 9), dtype=np.int64))
     with pytest.raises(KeyError, match=r"topics \['no-such-topic'\] are not in this Python's pydoc_data.topics"):
         P.topic_passages(P.word_vocabulary(["a", "a"]), topics=("no-such-topic",))

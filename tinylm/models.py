@@ -64,10 +64,6 @@ class TransformerLM(GPT):
     recurrent = False
 
     def forward(self, ids, state: KVCache | None = None) -> tuple[Tensor, KVCache | None]:
-        if ids.shape[-1] > self.context_length:
-            raise ValueError(
-                f"the GPT sees at most context_length={self.context_length} tokens, got a sequence of {ids.shape[-1]}"
-            )
         return super().forward(ids, state), state
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from . import backend, nn, optim
 from . import functional as F
 from .data import random_windows
-from .ops import ShapeError
+from .nn.linear import check_token_ids
 from .tensor import Tensor, no_grad, tensor
 from .word2vec import Vocabulary, corpus_words
 
@@ -151,10 +151,7 @@ class TransformerEncoder(nn.Module):
         self.final_norm = nn.LayerNorm(embed_dim, dtype=dtype, device=device)
 
     def forward(self, ids) -> Tensor:
-        if len(ids.shape) != 2:
-            raise ShapeError(
-                f"TransformerEncoder: expected token ids of shape (batch, time), got shape {tuple(ids.shape)}"
-            )
+        check_token_ids(ids, self.position_embedding.max_length, "TransformerEncoder")
         x = self.dropout(self.position_embedding(self.token_embedding(ids)))
         for block in self.blocks:
             x = block(x, is_causal=False)
