@@ -24,7 +24,8 @@
 # 1. estimate a slope by nudging an input;
 # 2. see how a computation is recorded as a **graph**, and draw it;
 # 3. apply the chain rule by hand, node by node, and compare with `backward()`;
-# 4. see what happens to gradients when NumPy **broadcasting** copies a value.
+# 4. see why `backward()` refuses to run on values written over since the forward pass;
+# 5. see what happens to gradients when NumPy **broadcasting** copies a value.
 #
 # `TINYLM_FAST=1` (set by the test suite) only shortens the list of step sizes below: nothing
 # in this chapter takes more than a second.
@@ -36,7 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tinylm as tl
-from tinylm import viz
+from tinylm import optim, viz
 
 FAST = os.environ.get("TINYLM_FAST") == "1"
 tl.manual_seed(0)
@@ -210,7 +211,61 @@ print("after a second one :", x.grad, "(added to the first!)")
 x.zero_grad()
 
 # %% [markdown]
-# ## 6. Broadcasting gradients
+# ## 6. Written over since the forward pass: versions
+#
+# To save memory, an operation keeps its inputs *by reference*, not as copies: the
+# backward of $w \cdot x$ reads the arrays of $w$ and $x$ as they are when `backward()`
+# runs. An optimizer step writes new values into the parameters' arrays in place. A
+# gradient computed after that would belong to values the forward pass never used, and
+# nothing in the numbers would show it. So every tensor carries a **version**, a count
+# that each in-place write through tinylm raises (`optimizer.step()`,
+# `load_state_dict()`); an operation records its inputs' versions in the forward pass, and
+# `backward()` refuses to run if one has changed since.
+#
+# The classic slip: the next loss computed before the update, its backward after it.
+
+# %%
+w = tl.tensor([1.0, -2.0, 0.5], requires_grad=True)
+w.name = "w"
+x = tl.tensor([3.0, 1.0, 2.0])
+optimizer = optim.SGD([w], lr=0.1)
+
+loss = ((w * x) ** 2).sum()
+loss.backward()
+next_loss = ((w * x) ** 2).sum()  # the forward pass sees w at version 0
+print("version of w before the step:", w.version)
+optimizer.step()
+print("version of w after the step :", w.version)
+try:
+    next_loss.backward()
+except RuntimeError as error:
+    print(error)
+
+# %% [markdown]
+# The message names the operation, the input and both versions, and the fix: backward
+# before the step, or the loss again after it.
+#
+# Writing into `.data` directly (`w.data[0] = 10.0`) is *not* counted: it is the way out of
+# autograd for code that knows what it does (`tl.gradcheck` nudges its inputs this way
+# and puts them back exactly). Below, the backward of $\sum_i w_i^2$ reads the new
+# $w_0 = 10$ and returns $2 \cdot 10 = 20$ where the forward pass used $w_0 = 1$ (true
+# gradient 2). After such a write, `bump_version()` records it, and backward refuses again.
+
+# %%
+w = tl.tensor([1.0, -2.0, 0.5], requires_grad=True)
+squares = (w * w).sum()
+w.data[0] = 10.0
+print("version after writing into .data:", w.version)
+squares.backward(retain_graph=True)
+print("gradient:", w.grad.numpy(), "(the forward pass saw w = [1, -2, 0.5]: the true gradient is [2, -4, 1])")
+w.bump_version()
+try:
+    squares.backward()
+except RuntimeError as error:
+    print("after bump_version():", str(error).split(", e.g.")[0])  # the versions, without the advice again
+
+# %% [markdown]
+# ## 7. Broadcasting gradients
 #
 # NumPy broadcasting lets a bias vector $b \in \mathbb{R}^{4}$ be added to every row of a
 # batch $X \in \mathbb{R}^{3 \times 4}$: $Y_{ij} = X_{ij} + b_j$. Each $b_j$ was **copied**

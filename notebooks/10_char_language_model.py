@@ -26,7 +26,8 @@
 # 3. check the model's gradients and compare it with PyTorch;
 # 4. measure perplexity against an n-gram baseline (Kneser-Ney smoothing);
 # 5. sample text with a temperature and top-$k$;
-# 6. save and load a model, and train on your own text with the `tinylm` command.
+# 6. save and load a model, and train on your own text with the `tinylm` command;
+# 7. see what a run does when it blows up, and when the text is short.
 #
 # `TINYLM_FAST=1` uses the first 60,000 characters, a smaller LSTM and a few dozen steps:
 # the text it writes is gibberish. The full run (about two minutes on a laptop CPU)
@@ -393,6 +394,62 @@ tinylm_command(["train", "--data", str(own_text), "--steps", "10" if FAST else "
 tinylm_command(["generate", "--checkpoint", str(run / "checkpoint.npz"), "--prompt", "The ", "--max-new-tokens", "80"])
 loaded, loaded_tokenizer, checkpoint = lm.load_checkpoint(run / "checkpoint.npz")
 print(f"the checkpoint: step {checkpoint['step']}, model {checkpoint['model_config']}, {loaded_tokenizer!r}")
+
+# %% [markdown]
+# **When a run blows up.** A learning rate far too large throws the parameters so far that
+# the loss explodes, and a single NaN in a gradient spreads to every parameter within a
+# step or two. So `Trainer` checks every step *before* it updates anything: a loss or gradient
+# norm that is infinite or NaN, or a loss more than 10 times that of a uniform guess
+# ($10 \ln V$), stops the run with `lm.TrainingDiverged`. The step is not taken, and the
+# checkpoint on disk stays the last good one. Here the learning rate is 100 (the chapter
+# trains with 0.003), without warm-up, with a checkpoint after every step:
+
+# %%
+tiny_lstm = {"embed_dim": 32, "hidden_size": 64}
+tl.manual_seed(0)
+wild = lm.Trainer(models.build_model("lstm", V, **tiny_lstm), tokenizer, train_ids, val_ids,
+                  lm.TrainConfig(steps=20, batch_size=16, seq_len=32, lr=100.0, warmup_steps=0, eval_every=0, checkpoint_every=1),
+                  run_dir=folder / "wild")
+try:
+    wild.train(progress=False)
+except lm.TrainingDiverged as diverged:
+    print(diverged)
+    print(f"\nas numbers: step {diverged.step}, loss {diverged.loss:.4g}, gradient norm {diverged.grad_norm:.4g}")
+print("the checkpoint on disk is from step", lm.load_checkpoint(wild.checkpoint_path)[2]["step"])
+
+# %% [markdown]
+# One step at learning rate 100 took the loss from 4.5 (about $\ln V$: the untrained
+# model guesses uniformly) to several hundred nats per character, and the run stopped at the next
+# step with the fixes in one line. `on_divergence="skip"` (`tinylm train --on-divergence
+# skip`) skips a batch that blows up and goes on with the next, for the rare bad batch of
+# a large corpus; more than 10 in a row still stop the run, since then the fault is the
+# setting, not a batch. `tinylm` exits with status 1 after a divergence (2 after a mistake
+# in the input, 0 when all went well):
+
+# %%
+status = tinylm_command(["train", "--data", str(own_text), "--steps", "20", "--embed-dim", "32", "--hidden-size", "64",
+                         "--batch-size", "16", "--seq-len", "32", "--lr", "100", "--warmup-steps", "0",
+                         "--on-divergence", "skip", "--out", str(folder / "wild-cli"), "--no-progress"])
+print("exit status:", status)
+
+# %% [markdown]
+# **A short text.** A recurrent model reads its batch rows side by side
+# (`ContiguousBatches`), so $B$ rows of $T$ tokens need $BT + 1$ tokens of text. A text
+# shorter than that trains with fewer rows, and one line says so. Only a text shorter
+# than one window of `seq_len + 1` tokens is refused (`lm.TextTooShortError`, which
+# names the longest `seq_len` that fits). A few hundred characters:
+
+# %%
+short_train, short_val = data.train_val_split(tokenizer.encode(text[:400]), val_fraction=0.1)
+tl.manual_seed(0)
+short_run = lm.Trainer(models.build_model("lstm", V, **tiny_lstm), tokenizer, short_train, short_val,
+                       lm.TrainConfig(steps=10, batch_size=16, seq_len=32, eval_every=0))
+short_run.train(progress=False)
+print(f"trained {short_run.step} steps with {short_run.config.batch_size} rows per batch")
+try:
+    lm.Trainer(models.build_model("lstm", V, **tiny_lstm), tokenizer, short_train, short_val, lm.TrainConfig(seq_len=500))
+except lm.TextTooShortError as error:
+    print(error)
 
 # %% [markdown]
 # ## Exercises

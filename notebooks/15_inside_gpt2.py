@@ -21,8 +21,10 @@
 #
 # You will:
 # 1. load GPT-2 from a Hugging Face model folder and see how its weights become tinylm's
-#    (and check its logits against `transformers`);
-# 2. cut text into GPT-2's tokens;
+#    (and check its logits against `transformers`), how a download stays whole, and why a
+#    pickled model file is refused;
+# 2. cut text into GPT-2's tokens, read the tokenizer from tiktoken's file, and encode a
+#    large file in pieces;
 # 3. run one block by hand from tensor operations and check it against the model;
 # 4. look at what the heads attend to, and read the residual stream with the *logit lens*;
 # 5. generate with and without the key-value cache, and time both;
@@ -38,10 +40,15 @@
 # text says what the real model shows.
 
 # %%
+import base64
+import hashlib
+import json
 import math
 import os
+import pickle
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -50,6 +57,7 @@ import numpy as np
 import tinylm as tl
 import tinylm.functional as F
 from tinylm import data, lm, models, pretrained
+from tinylm.data.pretokenize import GPT2_PATTERN
 from tinylm.pretrained import hub
 
 FAST = os.environ.get("TINYLM_FAST") == "1"
@@ -58,6 +66,10 @@ try:
     import transformers
 except ImportError:
     transformers = None
+try:
+    import tiktoken
+except ImportError:
+    tiktoken = None
 tl.manual_seed(0)
 print("the real GPT-2" if REAL else "a small GPT-2 with random weights", "| transformers:", transformers is not None)
 
@@ -160,6 +172,80 @@ if folder is not None and transformers is not None:
     print(f"max |tinylm - transformers| over {expected.size:,} logits: {np.abs(logits.numpy() - expected).max():.2e}")
 
 # %% [markdown]
+# ### Files you can trust
+#
+# **Downloads.** `hub.download("gpt2")` (what `--pretrained gpt2` calls when the model is
+# not in a cache yet) fetches each file into `hub.model_folder("gpt2")` and keeps it safe
+# three ways:
+#
+# * **checksummed**: before the download the hub says what the file's hash must be, the
+#   SHA-256 for a large file (kept in Git LFS), the *git blob id* for a small one (the
+#   SHA-1 of `blob {size}\0` followed by the bytes); the bytes that arrive are hashed the
+#   same way, and a mismatch deletes them and is an error;
+# * **resumable**: the bytes go to `FILE.part`; when the connection breaks, the next try
+#   asks only for the rest (an HTTP `Range: bytes=N-` request);
+# * **atomic**: only a complete, verified `.part` is renamed to the file's name
+#   (`os.replace`, one step of the file system), so a file in the cache is always whole,
+#   whenever a crash comes.
+#
+# `hub.cached(name)` finds a model already downloaded, in tinylm's cache or in Hugging
+# Face's. Nothing here touches the network: we look at the cache, and hash a file the way
+# the hub's checksum is made.
+
+# %%
+print("tinylm keeps gpt2 in", hub.model_folder("gpt2"), "| the files:", ", ".join(hub.GPT2_FILES))
+print("in a cache now:", hub.cached("gpt2"))
+if folder is not None:
+    config_file = folder / "config.json"
+    content = config_file.read_bytes()
+    by_hand = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+    print(f"git blob id of config.json: {hub.checksum(config_file, 'git-sha1')} (by hand: {by_hand})")
+
+# %% [markdown]
+# **Pickles.** `model.safetensors` is raw arrays behind a JSON header: reading it runs no
+# code. Older folders hold `pytorch_model.bin` instead, written by `torch.save`: a
+# *pickle*, and unpickling calls whatever function the file names, with the arguments it
+# gives. Three lines show it:
+
+# %%
+class Payload:
+    def __reduce__(self):  # what pickle stores: "call print with these arguments"
+        return print, ("this line was printed by the file, while it was being read",)
+
+
+pickle.loads(pickle.dumps(Payload()))
+
+# %% [markdown]
+# Instead of `print`, a file from a stranger could name `os.system`. So
+# `pretrained.load` refuses a folder whose only weights are a pickle, with a
+# `pretrained.PretrainedError` (tinylm's one error for a folder it cannot read) that says
+# what to do; with `allow_pickle=True` (`--allow-pickle` for the `tinylm` command) it
+# reads the file with a warning, through `torch.load(weights_only=True)`, which unpickles
+# only tensors and plain containers. We save our model's weights the old way, beside its
+# config (`read_config` reads `config.json`):
+
+# %%
+if folder is not None:
+    import torch
+
+    pickled = workdir / "pickled-gpt2"
+    pickled.mkdir()
+    folder_config = pretrained.read_config(folder)
+    (pickled / "config.json").write_text(json.dumps(folder_config), encoding="utf-8")
+    torch.save({name: torch.tensor(array) for name, array in tensors.items()}, pickled / "pytorch_model.bin")
+    print(folder_config["architectures"], "|", sorted(path.name for path in pickled.iterdir()))
+    try:
+        pretrained.load(pickled)
+    except pretrained.PretrainedError as error:
+        print("\nwithout allow_pickle:", error)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from_pickle, _ = pretrained.load(pickled, allow_pickle=True)
+    print("\nwith allow_pickle=True:", caught[0].message)
+    same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(model.parameters(), from_pickle.parameters()))
+    print("the same parameters as from model.safetensors:", same)
+
+# %% [markdown]
 # ## 2. GPT-2's tokens
 #
 # GPT-2 reads bytes, merged into larger tokens by byte-pair encoding (the tokenization
@@ -180,6 +266,56 @@ print("end of text:", tokenizer.eos_token_id)
 # shows as �: it is not text on its own, only together with its neighbours. The small
 # tokenizer here learned only 400 merges from the Python documentation, so it cuts much finer.
 #
+# ### The same tokenizer in tiktoken's file
+#
+# OpenAI's `tiktoken` library (its `gpt2` encoding is this tokenizer) keeps a BPE in a file
+# of one token a line, the base64 of its bytes and its rank, and no merges: the rank is the
+# token's id, and tiktoken merges again and again the adjacent pair whose concatenation has
+# the lowest rank. `save_tiktoken` writes such a file; `BPETokenizer.from_tiktoken(path,
+# special_tokens)` reads it and recovers the merges from the ranks (each token, in rank
+# order, is two tokens of lower rank joined). Special tokens are not in the file: they come
+# with their ids.
+
+# %%
+rank_file = workdir / "tokenizer.tiktoken"
+tokenizer.save_tiktoken(rank_file)
+rank_lines = rank_file.read_text(encoding="ascii").splitlines()
+for line in rank_lines[256:259]:  # the first 256 lines are the single bytes; then the first merges
+    token, rank = line.split()
+    print(f"{line:<12} the bytes {base64.b64decode(token)!r}, id {rank}")
+from_ranks = data.BPETokenizer.from_tiktoken(rank_file, special_tokens=tokenizer.special_tokens)
+sample = text[:5_000]
+print(f"{len(rank_lines):,} ranks; the same ids from the rank file:", from_ranks.encode(sample) == tokenizer.encode(sample))
+if tiktoken is not None:
+    ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in rank_lines)}
+    encoding = tiktoken.Encoding("ours", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=tokenizer.special_tokens)
+    print("and the ids tiktoken itself gives:", encoding.encode(sample) == tokenizer.encode(sample))
+
+# %% [markdown]
+# ### A large file in pieces: `encode_iterable`
+#
+# `encode(text)` needs the whole text in memory, and returns a list of all its ids. A
+# training corpus can be gigabytes. `encode_iterable(chunks)` takes the text in pieces (an
+# open file gives its lines) and yields the ids one at a time, holding about 64,000
+# characters at once: an array of `uint16` (2 bytes an id, enough for GPT-2's 50,257
+# tokens) can be filled straight from a file. The ids are those of the whole text, even
+# where a chunk ends inside a word: the last piece of a chunk waits for the next chunk.
+# Encoding each chunk on its own would not give them.
+
+# %%
+corpus_text = text[:200_000]
+corpus_file = workdir / "corpus.txt"
+corpus_file.write_text(corpus_text, encoding="utf-8")
+whole = tokenizer.encode(corpus_text)
+with open(corpus_file, encoding="utf-8") as lines_of_the_file:
+    streamed = np.fromiter(tokenizer.encode_iterable(lines_of_the_file), dtype=np.uint16)
+print(f"{len(whole):,} ids; line by line through encode_iterable, the same: {streamed.tolist() == whole} "
+      f"({streamed.nbytes:,} bytes as uint16)")
+every_7_characters = [corpus_text[i : i + 7] for i in range(0, len(corpus_text), 7)]
+print("7-character chunks through encode_iterable, the same:", list(tokenizer.encode_iterable(every_7_characters)) == whole)
+print(f"each 7-character chunk encoded on its own: {sum(len(tokenizer.encode(chunk)) for chunk in every_7_characters):,} ids")
+
+# %% [markdown]
 # ## 3. One block from scratch
 #
 # The whole block with tensor operations only, from the formulas above, with the weights of
@@ -268,7 +404,7 @@ plt.show()
 # heads"); in a random model every head scores near $1/i$, about as much as any position.
 
 # %%
-n = 24 if FAST else 50
+n = 50 if REAL else 24  # two copies must fit the context: 64 tokens for the small model
 rng = np.random.default_rng(0)
 copy = rng.integers(1000 if REAL else 256, V - 1, n)  # not the rarest nor the byte tokens
 repeated = np.concatenate([copy, copy])[None, :]
