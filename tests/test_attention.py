@@ -251,7 +251,9 @@ def test_mha_cross_attention_with_masks_matches_torch(torch, mask_dtype):
     padding[1, 4:] = True
     attn_mask = blocked if mask_dtype == "bool" else np.where(blocked, -np.inf, rng.standard_normal((4, 6)))
     out, weights = ours(tl.tensor(query), tl.tensor(key), tl.tensor(value), key_padding_mask=padding, attn_mask=attn_mask)
-    t_out, t_weights = theirs(*(torch.tensor(a) for a in (query, key, value)), key_padding_mask=torch.tensor(padding), attn_mask=torch.tensor(attn_mask))
+    # tinylm takes a boolean padding mask beside a float attn_mask; PyTorch wants both of one kind
+    torch_padding = padding if mask_dtype == "bool" else np.where(padding, -np.inf, 0.0)
+    t_out, t_weights = theirs(*(torch.tensor(a) for a in (query, key, value)), key_padding_mask=torch.tensor(torch_padding), attn_mask=torch.tensor(attn_mask))
     assert_close(out, t_out, rtol=1e-10, atol=1e-12, name="output")
     assert_close(weights, t_weights, rtol=1e-10, atol=1e-12, name="weights")
     assert np.all(weights.numpy()[1, :, 4:] == 0)
