@@ -217,6 +217,8 @@ def test_fine_tune_a_pretrained_folder_then_generate_from_its_checkpoint(gpt2_fo
 def test_pretrained_mistakes(gpt2_folder, tmp_path, corpus, capsys):
     message = one_line_error(capsys, ["train", "--init", str(gpt2_folder), "--model", "lstm", "--data", str(corpus)])
     assert "--init takes the model and its settings from the pretrained model" in message
+    message = one_line_error(capsys, ["train", "--init", str(gpt2_folder), "--tokenizer", "char", "--data", str(corpus)])
+    assert "--init brings the pretrained model's own tokenizer: leave out --tokenizer" in message
     message = one_line_error(capsys, ["train", "--init", str(gpt2_folder), "--resume", str(tmp_path / "x.npz")])
     assert "--resume continues a run with its own model; --init starts a new one" in message
     (gpt2_folder / "model.safetensors").rename(tmp_path / "elsewhere.safetensors")

@@ -48,7 +48,7 @@ MODEL_OPTIONS = {
 
 
 # What a new run uses for the options that shape its data (a resumed run keeps its checkpoint's).
-TOKENIZER_DEFAULTS = {"tokenizer": "char", "bpe_merges": 256, "min_frequency": 2, "val_fraction": 0.1}
+DATA_DEFAULTS = {"tokenizer": "char", "bpe_merges": 256, "min_frequency": 2, "val_fraction": 0.1}
 TRAINING_SETTINGS = ("steps", "max_seconds", "batch_size", "seq_len", "lr", "warmup_steps", "weight_decay",
                      "clip_grad_norm", "eval_every", "checkpoint_every", "device", "on_divergence")
 
@@ -79,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default=None, help=DATA_HELP + f" (default: {BUILTIN}; when resuming: the checkpoint's)")
     # The training settings default to None, so that a resumed run changes only what is given.
     train.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default=None, help="how text becomes tokens: characters, words or byte-level BPE (default: char)")
-    train.add_argument("--bpe-merges", type=_positive_int, default=None, help=f"merges the BPE tokenizer learns (default: {TOKENIZER_DEFAULTS['bpe_merges']})")
-    train.add_argument("--min-frequency", type=_positive_int, default=None, help=f"the word tokenizer maps rarer words to <unk> (default: {TOKENIZER_DEFAULTS['min_frequency']})")
-    train.add_argument("--val-fraction", type=float, default=None, help=f"the last part of the text kept for validation (default: {TOKENIZER_DEFAULTS['val_fraction']})")
+    train.add_argument("--bpe-merges", type=_positive_int, default=None, help=f"merges the BPE tokenizer learns (default: {DATA_DEFAULTS['bpe_merges']})")
+    train.add_argument("--min-frequency", type=_positive_int, default=None, help=f"the word tokenizer maps rarer words to <unk> (default: {DATA_DEFAULTS['min_frequency']})")
+    train.add_argument("--val-fraction", type=float, default=None, help=f"the last part of the text kept for validation (default: {DATA_DEFAULTS['val_fraction']})")
     defaults = TrainConfig()
     train.add_argument("--steps", type=_positive_int, default=None, help=f"optimizer steps in the whole run (default: {defaults.steps}; when resuming: the checkpoint's)")
     train.add_argument("--max-seconds", type=float, default=None, help="also stop after this many seconds of training (default: no limit)")
@@ -161,7 +161,7 @@ def run_train(args: argparse.Namespace) -> None:
     if args.resume and args.init:
         raise UsageError("--resume continues a run with its own model; --init starts a new one from a pretrained model: give one of them")
     if args.resume:
-        data_options = ["--" + name.replace("_", "-") for name in TOKENIZER_DEFAULTS if getattr(args, name) is not None]
+        data_options = ["--" + name.replace("_", "-") for name in DATA_DEFAULTS if getattr(args, name) is not None]
         if data_options:
             raise UsageError(f"a resumed run keeps its checkpoint's tokenizer and validation split: leave out {', '.join(data_options)}")
         checkpoint_path = _checked_checkpoint(args.resume)
@@ -169,18 +169,21 @@ def run_train(args: argparse.Namespace) -> None:
         requested = {"model": args.model, **model_settings} if args.model else model_settings
         check_same_model({key: checkpoint["model_config"].get(key) for key in requested}, requested, str(checkpoint_path))
         text = _training_text(args.data, checkpoint)
-        train_ids, val_ids = _split(text, tokenizer, checkpoint["data"].get("val_fraction", TOKENIZER_DEFAULTS["val_fraction"]))
+        train_ids, val_ids = _split(text, tokenizer, checkpoint["data"].get("val_fraction", DATA_DEFAULTS["val_fraction"]))
         # a time budget is for this part of the run only: without --max-seconds it has none
         trainer = Trainer.resume(checkpoint_path, train_ids, val_ids, args.out, **{"max_seconds": 0.0, **config_changes})
         changed = ", ".join(f"{name} {value}" for name, value in config_changes.items())
         print(f"Resuming {checkpoint_path} at step {trainer.step} of {trainer.config.steps}" + (f" ({changed})" if changed else ""), file=sys.stderr)
     else:
-        options = {name: getattr(args, name) if getattr(args, name) is not None else default for name, default in TOKENIZER_DEFAULTS.items()}
+        options = {name: getattr(args, name) if getattr(args, name) is not None else default for name, default in DATA_DEFAULTS.items()}
         source = args.data or BUILTIN
         text = load_corpus(source)
         if args.init:
             if args.model or model_settings:
                 raise UsageError("--init takes the model and its settings from the pretrained model: leave out --model and the model options")
+            tokenizer_flags = ["--" + name.replace("_", "-") for name in ("tokenizer", "bpe_merges", "min_frequency") if getattr(args, name) is not None]
+            if tokenizer_flags:
+                raise UsageError(f"--init brings the pretrained model's own tokenizer: leave out {', '.join(tokenizer_flags)}")
             model, tokenizer = _open_pretrained(args.init, args.allow_pickle)
             name = Path(args.init).name
         else:
