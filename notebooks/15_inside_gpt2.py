@@ -518,6 +518,11 @@ plt.show()
 # reading the 500 MB of weights once, while an uncached step at 100 tokens costs several
 # times that (`benchmarks/generation.py` times both against Hugging Face's `generate`).
 #
+# GPT-2 was trained on documents joined by `<|endoftext|>` (id 50256), so after it
+# writes that token what follows belongs to another document. `lm.generate` (and `tinylm
+# generate`) therefore ends the text there; `stop_at_eos=False` (`--ignore-eos`) writes on.
+# `lm.generate_tokens`, used above, always yields every token: the caller decides when to stop.
+#
 # ## 6. Fine-tuning a few steps
 #
 # The loaded model is an ordinary tinylm model: `lm.Trainer` trains it (and saves

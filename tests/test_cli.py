@@ -194,12 +194,15 @@ def gpt2_folder(tmp_path):
 
 
 def test_generate_with_a_pretrained_folder(gpt2_folder, capsys):
-    argv = ["generate", "--pretrained", str(gpt2_folder), "--prompt", "a small", "--max-new-tokens", "30", "--seed", "3"]
+    argv = ["generate", "--pretrained", str(gpt2_folder), "--prompt", "a small", "--max-new-tokens", "30", "--seed", "3", "--ignore-eos"]
     assert main(argv) == 0
     written = capsys.readouterr().out
     assert written.startswith("a small") and len(written) > len("a small") + 1
     assert main(argv + ["--no-cache"]) == 0  # 7 + 30 tokens: past the context of 24, where the window slides
     assert capsys.readouterr().out == written
+    assert main(argv[:-1]) == 0  # by default the text ends at <|endoftext|>, if the model writes it
+    stopped = capsys.readouterr().out.rstrip("\n")
+    assert written.startswith(stopped) and written.split("<|endoftext|>")[0].rstrip("\n") == stopped
 
 
 def test_fine_tune_a_pretrained_folder_then_generate_from_its_checkpoint(gpt2_folder, corpus, tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 import tinylm as tl
 import tinylm.functional as F
 from tinylm import optim
-from tinylm.data import CharTokenizer, train_val_split
+from tinylm.data import BPETokenizer, CharTokenizer, train_val_split
 from tinylm.lm import (
     MAX_SKIPPED_IN_A_ROW,
     Evaluation,
@@ -373,6 +373,21 @@ def test_cached_generation_gives_the_logits_of_uncached_generation(float64, samp
         assert_close(cached, uncached, rtol=0, atol=1e-12, name=f"logits of step {step}")
     text = generate(model, TOKENIZER, "the quick", 20, **sampling, seed=5)
     assert generate(model, TOKENIZER, "the quick", 20, **sampling, seed=5, use_cache=False) == text
+
+
+def test_generation_stops_at_the_end_of_text_token(device):
+    """A byte-level tokenizer with GPT-2's <|endoftext|> (id 256), and an LSTM whose head makes
+    that token likely (bias +3: about 7% a step): the text ends just before the model first
+    writes it, unless told to go on; with the same seed the two agree up to there."""
+    tokenizer = BPETokenizer({i: bytes([i]) for i in range(256)}, [], special_tokens=["<|endoftext|>"])
+    tl.manual_seed(0)
+    model = build_model("lstm", tokenizer.vocab_size, embed_dim=8, hidden_size=16).to(device)
+    model.head.bias.data[tokenizer.eos_token_id] += 3.0
+    stopped = generate(model, tokenizer, "Once", 200, seed=1)
+    everything = generate(model, tokenizer, "Once", 200, seed=1, stop_at_eos=False)
+    assert "<|endoftext|>" in everything, "the model should write the end-of-text token within 200 tokens"
+    assert stopped == everything.split("<|endoftext|>")[0]
+    assert len(tokenizer.encode(stopped)) < 200 and model.training  # and the model is back in training mode
 
 
 def test_generation_needs_a_prompt():

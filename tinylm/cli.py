@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     write.add_argument("--top-k", type=_positive_int, default=None, help="draw only from the k most likely tokens")
     write.add_argument("--top-p", type=float, default=None, help="draw only from the most likely tokens whose probabilities add up to p")
     write.add_argument("--greedy", action="store_true", help="always take the most likely token (same as --temperature 0)")
+    write.add_argument("--ignore-eos", action="store_true", help="go on past the end-of-text token (GPT-2's <|endoftext|>) up to --max-new-tokens; by default the text ends there")
     _add_common(write)
 
     measure = commands.add_parser("eval", help="validation loss, perplexity and bits per character", description="Measure a trained model on its held-out text, beside an n-gram baseline.")
@@ -227,7 +228,8 @@ def run_generate(args: argparse.Namespace) -> None:
         model, tokenizer, _ = load_checkpoint(_checked_checkpoint(args.checkpoint), args.device)
     temperature = 0.0 if args.greedy else args.temperature
     text = generate(
-        model, tokenizer, args.prompt, args.max_new_tokens, temperature, args.top_k, args.top_p, seed=args.seed, use_cache=not args.no_cache
+        model, tokenizer, args.prompt, args.max_new_tokens, temperature, args.top_k, args.top_p, seed=args.seed,
+        use_cache=not args.no_cache, stop_at_eos=not args.ignore_eos,
     )
     print(args.prompt + text)
 

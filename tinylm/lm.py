@@ -33,6 +33,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -301,16 +302,26 @@ def generate(
     top_p: float | None = None,
     seed: int | None = None,
     use_cache: bool = True,
+    stop_at_eos: bool = True,
 ) -> str:
-    """Continue ``prompt`` by ``max_new_tokens`` tokens drawn one at a time; returns the continuation.
+    """Continue ``prompt`` by up to ``max_new_tokens`` tokens drawn one at a time; returns the continuation.
 
     The same seed gives the same text; without one, the draws come from tl's generator
     (seeded by ``tl.manual_seed``). ``temperature=0`` is greedy decoding. ``use_cache``:
     a GPT keeps the keys and values of the text so far (see ``generate_tokens``).
+    ``stop_at_eos``: the text ends where the model writes the tokenizer's end-of-text
+    token (GPT-2's ``<|endoftext|>``; that token is not part of the result); what a model
+    writes after it belongs to another document.
     """
     rng = np.random.default_rng(seed) if seed is not None else None
-    tokens = generate_tokens(model, tokenizer.encode(prompt), max_new_tokens, temperature, top_k, top_p, rng, use_cache)
-    return tokenizer.decode([token for token, _ in tokens])
+    stop_id = tokenizer.eos_token_id if stop_at_eos else None
+    continuation = []
+    with closing(generate_tokens(model, tokenizer.encode(prompt), max_new_tokens, temperature, top_k, top_p, rng, use_cache)) as tokens:
+        for token, _ in tokens:
+            if token == stop_id:
+                break
+            continuation.append(token)
+    return tokenizer.decode(continuation)
 
 
 # ------------------------------------------------------------------ checkpoints

@@ -44,6 +44,11 @@ class Tokenizer:
     def vocab_size(self) -> int:
         raise NotImplementedError
 
+    @property
+    def eos_token_id(self) -> int | None:
+        """The id of the token that ends a text (where generation stops), or None if there is none."""
+        return None
+
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
 
