@@ -167,7 +167,12 @@ def generator(device: str = "cpu"):
 
 
 def get_rng_state() -> dict:
-    """The CPU generator's state, so a checkpoint can resume the same random stream."""
+    """The CPU generator's state, so a checkpoint can resume the same random stream.
+
+    Only the CPU's: CuPy's generators keep their state in cuRAND on the device, with no way
+    to read it back. So a resumed run repeats the uninterrupted one bit for bit on the CPU,
+    and on a GPU too unless it draws on the GPU (dropout > 0 does: it then gets other masks).
+    """
     return _generators["cpu"].bit_generator.state
 
 
