@@ -63,6 +63,11 @@ class UsageError(Exception):
     """A mistake in what the user asked for: reported in one line, exit status 2."""
 
 
+def _flags_given(args: argparse.Namespace, names) -> list[str]:
+    """The command-line flags (``--bpe-merges``, ...) of the ``names`` that were given."""
+    return ["--" + name.replace("_", "-") for name in names if getattr(args, name) is not None]
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -77,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a language model", description="Train a language model on text.")
     train.add_argument("--model", choices=MODEL_NAMES, default=None, help="the model (default: lstm; when resuming: the checkpoint's)")
     train.add_argument("--data", default=None, help=DATA_HELP + f" (default: {BUILTIN}; when resuming: the checkpoint's)")
-    # The training settings default to None, so that a resumed run changes only what is given.
+    # The data and training settings default to None, so that a resumed run changes only what is given.
     train.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default=None, help="how text becomes tokens: characters, words or byte-level BPE (default: char)")
     train.add_argument("--bpe-merges", type=_positive_int, default=None, help=f"merges the BPE tokenizer learns (default: {DATA_DEFAULTS['bpe_merges']})")
     train.add_argument("--min-frequency", type=_positive_int, default=None, help=f"the word tokenizer maps rarer words to <unk> (default: {DATA_DEFAULTS['min_frequency']})")
@@ -162,7 +167,7 @@ def run_train(args: argparse.Namespace) -> None:
     if args.resume and args.init:
         raise UsageError("--resume continues a run with its own model; --init starts a new one from a pretrained model: give one of them")
     if args.resume:
-        data_options = ["--" + name.replace("_", "-") for name in DATA_DEFAULTS if getattr(args, name) is not None]
+        data_options = _flags_given(args, DATA_DEFAULTS)
         if data_options:
             raise UsageError(f"a resumed run keeps its checkpoint's tokenizer and validation split: leave out {', '.join(data_options)}")
         checkpoint_path = _checked_checkpoint(args.resume)
@@ -176,13 +181,13 @@ def run_train(args: argparse.Namespace) -> None:
         changed = ", ".join(f"{name} {value}" for name, value in config_changes.items())
         print(f"Resuming {checkpoint_path} at step {trainer.step} of {trainer.config.steps}" + (f" ({changed})" if changed else ""), file=sys.stderr)
     else:
-        options = {name: getattr(args, name) if getattr(args, name) is not None else default for name, default in DATA_DEFAULTS.items()}
+        options = {name: default if getattr(args, name) is None else getattr(args, name) for name, default in DATA_DEFAULTS.items()}
         source = args.data or BUILTIN
         text = load_corpus(source)
         if args.init:
             if args.model or model_settings:
                 raise UsageError("--init takes the model and its settings from the pretrained model: leave out --model and the model options")
-            tokenizer_flags = ["--" + name.replace("_", "-") for name in ("tokenizer", "bpe_merges", "min_frequency") if getattr(args, name) is not None]
+            tokenizer_flags = _flags_given(args, ("tokenizer", "bpe_merges", "min_frequency"))
             if tokenizer_flags:
                 raise UsageError(f"--init brings the pretrained model's own tokenizer: leave out {', '.join(tokenizer_flags)}")
             model, tokenizer = _open_pretrained(args.init, args.allow_pickle)
